@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Set up and run the mechanistic interpretability course. Standard library only.
+
+    python3 course.py lab     # create .venv if missing, install the pins, open JupyterLab
+    python3 course.py test    # create .venv if missing, install the pins, run every test
+
+Both are idempotent: the environment lives in ``.venv`` at the repository root and is
+reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".course-installed"
+PINNED_FILES = ("requirements.txt", "pyproject.toml")
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def requirements_digest() -> str:
+    digest = hashlib.sha256()
+    for name in PINNED_FILES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def run(cmd: list[str | Path], **kwargs) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+
+
+def ensure_environment() -> Path:
+    """Create ``.venv`` and install the pins unless it is already up to date."""
+    if sys.version_info[:2] != (3, 11):
+        print(f"⚠️  The course is pinned and tested on Python 3.11; this is {sys.version.split()[0]}.")
+    python = venv_python()
+    if not python.exists():
+        print(f"Creating the virtual environment in {VENV} ...", flush=True)
+        if run([sys.executable, "-m", "venv", VENV]) != 0:
+            sys.exit("Could not create .venv: is the 'venv' module installed (apt install python3-venv)?")
+    if STAMP.exists() and STAMP.read_text().strip() == requirements_digest():
+        print("Environment .venv is up to date.", flush=True)
+        return python
+    started = time.time()
+    print("Installing the pinned packages (a few minutes the first time) ...", flush=True)
+    if run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"]) != 0:
+        sys.exit("pip could not install requirements.txt; see the error above.")
+    if run([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e", "."]) != 0:
+        sys.exit("pip could not install the course helpers (pip install -e .).")
+    STAMP.write_text(requirements_digest() + "\n")
+    print(f"Environment ready in {time.time() - started:.0f} s.", flush=True)
+    return python
+
+
+def lab(python: Path, extra: list[str]) -> int:
+    return run([python, "-m", "jupyter", "lab", "--notebook-dir", ROOT, *extra])
+
+
+def test(python: Path, extra: list[str]) -> int:
+    """Unit tests first, then every lesson and solved workbook with nbmake."""
+    started = time.time()
+    code = run([python, "-m", "pytest", "tests", *extra])
+    if code == 5:
+        print("❌ pytest collected no unit tests in tests/: the suite is misconfigured.")
+        return 1
+    if code != 0:
+        return code
+    notebook_dirs = [d for d in ("notebooks", "solutions") if any((ROOT / d).glob("*.ipynb"))]
+    if not notebook_dirs:
+        print("No notebooks in notebooks/ or solutions/ yet: nothing for nbmake to run.")
+    else:
+        code = run([python, "-m", "pytest", "--nbmake", "--nbmake-kernel=python3",
+                    "--nbmake-timeout=600", *notebook_dirs, *extra])
+        if code == 5:  # no notebook collected although some exist: treat as an error
+            print("❌ nbmake collected no notebooks although some exist.")
+            return 1
+        if code != 0:
+            return code
+    print(f"All tests passed in {time.time() - started:.0f} s.")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"lab": lab, "test": test}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    python = ensure_environment()
+    return commands[argv[0]](python, argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Small helpers the course notebooks share: model loading, data, plotting and checks."""
