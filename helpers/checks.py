@@ -1,0 +1,262 @@
+"""Checks for the exercises: compare a learner's answer with a reference and print one line.
+
+A check cell in a workbook looks like::
+
+    check_function(
+        previous_token_attention, reference.previous_token_attention,
+        [Case((pattern,), label="3 heads, 5 positions")],
+        name="previous_token_attention",
+        known_mistakes={"next": (attend_next, "you read the attention to the *next* token")},
+    );
+
+Each check prints one line starting with ✅ or ❌ (never a traceback) and returns a
+:class:`CheckResult`, which is truthy when the check passed.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["Case", "CheckResult", "check_function", "check_value"]
+
+
+@dataclass
+class Case:
+    """One input to an exercise function: ``fn(*args, **kwargs)``, named by ``label`` in messages."""
+
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass
+class CheckResult:
+    """Outcome of a check: ``passed`` and the one learner-facing line that was printed."""
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self) -> None:
+        """Show nothing when a check is a cell's last expression: its line is already printed."""
+
+
+def _report(passed: bool, message: str) -> CheckResult:
+    line = ("✅ " if passed else "❌ ") + message
+    print(line)
+    return CheckResult(passed, line)
+
+
+def _kind(x: Any) -> str:
+    """A short English name for the type of ``x``, for messages."""
+    if isinstance(x, torch.Tensor):
+        return f"a tensor of shape {tuple(x.shape)}"
+    if isinstance(x, np.ndarray):
+        return f"a numpy array of shape {x.shape}"
+    if isinstance(x, (bool, np.bool_)):
+        return "a bool"
+    return f"{'an' if type(x).__name__[0] in 'aeiou' else 'a'} {type(x).__name__}"
+
+
+def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """A guess at the mistake behind a wrong shape, or ''."""
+    if len(got) == len(want) and sorted(got) == sorted(want):
+        return " — looks transposed: check the order of the dimensions"
+    diffs = [d for d in range(len(want)) if len(got) == len(want) and got[d] != want[d]]
+    if len(diffs) == 1 and abs(got[diffs[0]] - want[diffs[0]]) == 1:
+        d = diffs[0]
+        if got[d] > want[d]:
+            return f" — one position too many on dim {d}: did you forget to drop the BOS position?"
+        return f" — one position too few on dim {d}: did you drop the BOS position, or slice one too far?"
+    if len(got) == len(want) + 1:
+        return " — one dimension too many: did you forget to sum or average over a dimension?"
+    if len(got) + 1 == len(want):
+        return " — one dimension too few: did you reduce away a dimension you should keep?"
+    return ""
+
+
+def _dtype_family(t: torch.Tensor) -> str:
+    return "bool" if t.dtype == torch.bool else "floating-point" if t.is_floating_point() else "integer"
+
+
+def _tensor_problem(got: torch.Tensor, want: torch.Tensor, where: str, on_case: str,
+                    atol: float, rtol: float) -> str | None:
+    """Compare two tensors: shape, then dtype family, then NaN/inf, then values."""
+    got, want = got.detach().cpu(), want.detach().cpu()
+    if got.shape != want.shape:
+        hint = _shape_hint(tuple(got.shape), tuple(want.shape))
+        return f"returned shape {tuple(got.shape)}{where}, expected {tuple(want.shape)}{on_case}{hint}"
+    if _dtype_family(got) != _dtype_family(want):
+        family = _dtype_family(want)
+        return f"returned dtype {got.dtype}{where}, expected a {family} dtype like {want.dtype}{on_case}"
+    if not want.is_floating_point():
+        wrong = int((got != want).sum())
+        return None if wrong == 0 else f"wrong values{where}{on_case} ({wrong} of {want.numel()} entries differ)"
+    got, want = got.double(), want.double()
+    for bad, test in (("NaN", torch.isnan), ("inf", torch.isinf)):
+        if (test(got) & ~test(want)).any():
+            return f"returned {bad} values{where}{on_case} — look for a division by zero or a log of 0"
+    if torch.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True):
+        return None
+    error = (got - want).abs().nan_to_num(0.0).max().item()
+    flipped = bool((want != 0).any()) and torch.allclose(got, -want, atol=atol, rtol=rtol, equal_nan=True)
+    sign = " — the sign looks flipped" if flipped else ""
+    return f"wrong values{where}{on_case} (max abs error {error:.3g}){sign}"
+
+
+def _problem(got: Any, want: Any, atol: float, rtol: float, on_case: str = "", path: str = "") -> str | None:
+    """Describe how ``got`` differs from ``want`` (None when they match within tolerance).
+
+    Handles tensors, numpy arrays, Python/numpy numbers and bools, and tuples/lists/dicts of these.
+    """
+    where = f" in output{path}" if path else ""
+    if got is None and want is not None:
+        return f"returned None{where} — did you forget `return`?"
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"returned {_kind(got)}{where}, expected {_kind(want)}{on_case}"
+        return _tensor_problem(got, want, where, on_case, atol, rtol)
+    if isinstance(want, np.ndarray):
+        if not isinstance(got, np.ndarray):
+            tip = " (use .numpy())" if isinstance(got, torch.Tensor) else ""
+            return f"returned {_kind(got)}{where}, expected {_kind(want)}{on_case}{tip}"
+        return _tensor_problem(torch.as_tensor(got), torch.as_tensor(want), where, on_case, atol, rtol)
+    if isinstance(want, (bool, np.bool_)):
+        if not isinstance(got, (bool, np.bool_)):
+            return f"returned {_kind(got)}{where}, expected a bool{on_case}"
+        return None if bool(got) == bool(want) else f"wrong value{where}{on_case} (got {bool(got)})"
+    if isinstance(want, numbers.Real):
+        if not isinstance(got, numbers.Real) or isinstance(got, (bool, np.bool_)):
+            tip = " (use .item())" if isinstance(got, torch.Tensor) and got.numel() == 1 else ""
+            return f"returned {_kind(got)}{where}, expected a number{on_case}{tip}"
+        if isinstance(want, numbers.Integral) and not isinstance(got, numbers.Integral):
+            return f"returned {_kind(got)}{where}, expected an int{on_case}"
+        if isinstance(want, numbers.Integral):
+            return None if int(got) == int(want) else f"wrong value{where}{on_case} (got {int(got)})"
+        as_tensor = lambda x: torch.tensor(float(x), dtype=torch.float64)  # noqa: E731
+        return _tensor_problem(as_tensor(got), as_tensor(want), where, on_case, atol, rtol)
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)):
+            return f"returned {_kind(got)}{where}, expected a {type(want).__name__} of {len(want)} items{on_case}"
+        if len(got) != len(want):
+            return f"returned {len(got)} items{where}, expected {len(want)}{on_case}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            problem = _problem(g, w, atol, rtol, on_case, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            keys = f"keys {sorted(map(str, got))}" if isinstance(got, dict) else _kind(got)
+            return f"returned {keys}{where}, expected a dict with keys {sorted(map(str, want))}{on_case}"
+        for key in want:
+            problem = _problem(got[key], want[key], atol, rtol, on_case, f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    return None if got == want else f"wrong value{where}{on_case}"
+
+
+def _diagnose(got: Any, want: Any, mistakes: list[tuple[Any, str]], *, on_case: str, atol: float, rtol: float,
+              compare: Callable[[Any, Any], bool] | None, hint: str) -> str | None:
+    """The one failure message for ``got`` (None if it passes): a known mistake's, else the generic one."""
+    if got is None and want is not None:
+        return "returned None — did you forget `return`?"
+    if compare is not None:
+        same = lambda a, b: bool(compare(a, b))  # noqa: E731
+        problem = None if same(got, want) else f"wrong values{on_case}"
+    else:
+        same = lambda a, b: _problem(a, b, atol, rtol) is None  # noqa: E731
+        problem = _problem(got, want, atol, rtol, on_case)
+    if problem is None:
+        return None
+    for mistake_output, message in mistakes:
+        if same(got, mistake_output) and not same(want, mistake_output):
+            return f"{message}{on_case}"
+    return problem + (f". Hint: {hint}" if hint else "")
+
+
+def _copy_inputs(x: Any) -> Any:
+    """Copy tensors and arrays (inside tuples, lists, dicts) so an in-place edit cannot leak."""
+    if isinstance(x, torch.Tensor):
+        return x.clone()
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (tuple, list)):
+        return type(x)(_copy_inputs(item) for item in x)
+    if isinstance(x, dict):
+        return {key: _copy_inputs(value) for key, value in x.items()}
+    return x  # models and other objects are shared, not copied
+
+
+def _short(error: BaseException) -> str:
+    text = (str(error).strip().splitlines() or [""])[0]
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., Any], cases: list[Case | tuple], *,
+                   name: str | None = None, atol: float = 1e-4, rtol: float = 1e-4,
+                   known_mistakes: dict[str, tuple[Callable[..., Any], str]] | None = None,
+                   compare: Callable[[Any, Any], bool] | None = None, hint: str = "") -> CheckResult:
+    """Run ``learner_fn`` and ``reference_fn`` on every case and compare their outputs.
+
+    Args:
+        learner_fn: the learner's function from the exercise cell.
+        reference_fn: the solution, called on fresh copies of the same inputs.
+        cases: ``Case(args, kwargs, label)`` objects, or plain tuples of positional args.
+        name: the exercise's name in messages (default: ``learner_fn.__name__``).
+        atol, rtol: tolerances for floating-point outputs, as in ``torch.allclose``.
+        known_mistakes: ``{key: (wrong_fn, message)}``; when the learner's output matches
+            ``wrong_fn``'s (and not the reference's) on a case, ``message`` is shown.
+        compare: ``compare(learner_output, reference_output) -> bool`` replacing the built-in
+            comparison (e.g. for outputs that are equal up to order).
+        hint: appended to the generic failure message.
+
+    Returns:
+        CheckResult; the line in ``message`` is also printed. Stops at the first failing case.
+    """
+    name = name or getattr(learner_fn, "__name__", "exercise")
+    if not callable(learner_fn):
+        return _report(False, f"{name}: expected a function, got {_kind(learner_fn)}")
+    cases = [c if isinstance(c, Case) else Case(args=tuple(c)) for c in cases]
+    for i, case in enumerate(cases):
+        label = case.label or f"#{i + 1}"
+        want = reference_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+        try:
+            got = learner_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+        except NotImplementedError:
+            return _report(False, f"{name}: not implemented yet — "
+                                  "replace the `raise NotImplementedError` line with your code.")
+        except Exception as error:  # noqa: BLE001 - any learner error becomes one line, not a traceback
+            return _report(False, f"{name} raised {_short(error)} on case '{label}'")
+        options = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
+        problem = _diagnose(got, want, [], **options)
+        if problem and known_mistakes:  # run the wrong functions only when they can explain a failure
+            mistakes = [(wrong_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs)), message)
+                        for wrong_fn, message in known_mistakes.values()]
+            problem = _diagnose(got, want, mistakes, **options)
+        if problem:
+            return _report(False, f"{name}: {problem}")
+    return _report(True, f"{name}: passed all {len(cases)} case{'s' if len(cases) != 1 else ''}.")
+
+
+def check_value(learner_value: Any, expected_value: Any, *, name: str, atol: float = 1e-4, rtol: float = 1e-4,
+                known_mistakes: dict[str, tuple[Any, str]] | None = None,
+                compare: Callable[[Any, Any], bool] | None = None, hint: str = "") -> CheckResult:
+    """Compare a value the learner computed with the expected one (same rules as :func:`check_function`).
+
+    ``known_mistakes`` maps a key to ``(wrong_value, message)``.
+    """
+    if learner_value is Ellipsis:
+        return _report(False, f"{name}: not filled in yet — replace the `...` with your answer.")
+    problem = _diagnose(learner_value, expected_value, list((known_mistakes or {}).values()), on_case="",
+                        atol=atol, rtol=rtol, compare=compare, hint=hint)
+    return _report(not problem, f"{name}: {problem}" if problem else f"{name}: correct.")
