@@ -1,0 +1,124 @@
+"""Load the course's bundled model organisms (offline) or, as an opt-in, GPT-2 small.
+
+    >>> model = load_model("attn-only-2l")     # lesson 1's 2-layer attention-only model
+    >>> model = load_model("course-4l")        # lessons 2 to 4
+    >>> model = load_model("gpt2-small")       # online only; fails fast and clearly offline
+
+The bundled weights are float16 safetensors under ``models/<name>/``, checked against the
+SHA-256 recorded in their ``config.json`` before they are loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+BUNDLED = {
+    "attn-only-2l": "2-layer attention-only transformer (lesson 1: induction heads)",
+    "course-4l": "4-layer transformer with MLPs (lessons 2 to 4)",
+}
+ONLINE = {"gpt2-small": "GPT-2 small from the Hugging Face hub (needs internet the first time)"}
+DEFAULT_MODEL = "course-4l"
+
+
+class OfflineError(RuntimeError):
+    """Raised when an online-only model is requested without network access."""
+
+
+def load_tokenizer():
+    """The course's word-level tokenizer (GPT-2 conventions: leading spaces, ``<|endoftext|>`` BOS)."""
+    return AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> HookedTransformer:
+    """Return the ``HookedTransformer`` called ``name``, in eval mode.
+
+    Bundled names load from this repository with no network access. ``"gpt2-small"`` uses
+    TransformerLens's own ``from_pretrained`` and needs the hub unless it is already cached.
+    """
+    if name in ONLINE:
+        return _load_online(name, device)
+    if name not in BUNDLED:
+        valid = ", ".join(repr(n) for n in [*BUNDLED, *ONLINE])
+        raise ValueError(f"Unknown model {name!r}. Valid names: {valid}.")
+    folder = MODELS_DIR / name
+    config = json.loads((folder / "config.json").read_text())
+    weights = folder / "model.safetensors"
+    verify_checksum(weights, config["sha256"])
+    cfg = HookedTransformerConfig(**config["hooked_transformer_config"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
+        model = HookedTransformer(cfg, tokenizer=load_tokenizer(), move_to_device=False)
+    state = {k: v.to(torch.float32) for k, v in load_file(weights).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith(("IGNORE", ".mask"))]
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not match its config: missing {missing}, unexpected {unexpected}.")
+    _warn_on_unknown_words(model)
+    return model.to(device).eval()
+
+
+def verify_checksum(path: Path, expected_sha256: str) -> None:
+    """Refuse a weights file whose SHA-256 differs from the one recorded in its config."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing. Restore it with: git checkout -- {path}")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected_sha256:
+        raise ValueError(
+            f"{path} is truncated or was modified (SHA-256 {actual[:12]}…, expected "
+            f"{expected_sha256[:12]}…). Restore it with: git checkout -- {path}")
+
+
+def _warn_on_unknown_words(model: HookedTransformer) -> None:
+    """Make ``model.to_tokens`` (used by ``model(str)`` and ``run_with_cache(str)``) warn on unknown words."""
+    to_tokens = model.to_tokens
+    unk_id = model.tokenizer.unk_token_id
+
+    def checked_to_tokens(input, *args, **kwargs):
+        tokens = to_tokens(input, *args, **kwargs)
+        if unk_id is not None and (tokens == unk_id).any():
+            texts = [input] if isinstance(input, str) else list(input)
+            unknown = sorted({piece for text in texts for piece in unknown_words(model.tokenizer, text)})
+            warnings.warn(f"These words are not in the course model's vocabulary and became [UNK]: "
+                          f"{', '.join(unknown)}. Rephrase with common English words.", stacklevel=2)
+        return tokens
+
+    model.to_tokens = checked_to_tokens
+
+
+def unknown_words(tokenizer, text: str) -> list[str]:
+    """The words of ``text`` that the tokenizer turns into its unknown token."""
+    encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    return [text[s:e].strip() for token, (s, e) in zip(encoding["input_ids"], encoding["offset_mapping"])
+            if token == tokenizer.unk_token_id]
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the model hub opens within ``timeout`` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_online(name: str, device: str) -> HookedTransformer:
+    if not hub_reachable():
+        raise OfflineError(
+            f"load_model({name!r}) needs to download {ONLINE[name]} from huggingface.co, which "
+            f"cannot be reached from this machine. Work offline with the bundled default instead: "
+            f"load_model({DEFAULT_MODEL!r}) ({BUNDLED[DEFAULT_MODEL]}).")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
+        return HookedTransformer.from_pretrained(name, device=device).eval()

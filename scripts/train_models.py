@@ -1,0 +1,264 @@
+"""Train the course's two model organisms on the generated corpus. Seeded and resumable.
+
+    python scripts/train_models.py attn-only-2l      # lesson 1's induction-head model
+    python scripts/train_models.py course-4l         # lessons 2 to 4
+
+Each run checkpoints to ``runs/<name>/checkpoint.pt`` every few hundred steps and resumes from it
+when started again. At the end it writes ``models/<name>/``: ``model.safetensors`` (float16),
+``config.json`` (the ``HookedTransformerConfig`` plus a SHA-256 of the weights) and
+``training_record.json`` (seed, steps, tokens, wall time, loss curve, induction scores).
+
+Induction heads do not reliably form from a mixed corpus in a few thousand steps (see the design
+notes). So training has two phases: a warm-up on repeated random word sequences alone, where the
+only way to lower the loss is to copy from earlier in the context, until an induction head is
+measured (or ``--warmup-max`` steps pass); then the full corpus mix, which keeps repeats in it.
+The warm-up is itself a curriculum: its random words come from a small pool first (a copying
+circuit is found much faster over a few hundred tokens), and the pool grows to the whole
+vocabulary (``WARMUP_POOLS``), so the circuit generalises to every token.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from helpers import corpus  # noqa: E402
+from helpers.metrics import induction_and_prev_token_scores  # noqa: E402
+
+MODELS = {
+    "attn-only-2l": dict(
+        cfg=dict(n_layers=2, d_model=128, n_heads=4, d_head=32, attn_only=True, n_ctx=128,
+                 normalization_type="LN", positional_embedding_type="standard"),
+        steps=3000, batch=32, seq_len=96, lr=1e-3, warmup_max=2000, warmup_target=0.6,
+        mix=dict(repeat=0.45, narrative=0.3, ioi=0.1, fact=0.1, review=0.05),
+    ),
+    "course-4l": dict(
+        cfg=dict(n_layers=4, d_model=256, n_heads=8, d_head=32, d_mlp=1024, act_fn="gelu",
+                 n_ctx=128, normalization_type="LN", positional_embedding_type="standard"),
+        steps=4000, batch=32, seq_len=64, lr=1e-3, warmup_max=1500, warmup_target=0.5,
+        mix=dict(ioi=0.22, fact=0.12, truth=0.12, review=0.14, repeat=0.15, narrative=0.25),
+    ),
+}
+CHUNK_SEQUENCES = 512       # sequences generated per data chunk (seeded by chunk index)
+WARMUP_POOLS = [(0, 100), (300, 400), (600, None)]   # (from warm-up step, words in the pool)
+MEASURE_EVERY = 100
+
+
+def repeat_words(tokenizer) -> tuple[str, ...]:
+    """Every word of the vocabulary that has a leading-space form, without the space, shuffled."""
+    vocab = tokenizer.get_vocab()
+    words = sorted(t[1:] for t in vocab if t.startswith("Ġ") and t[1:].isalpha())
+    random.Random(0).shuffle(words)
+    return tuple(words)
+
+
+def make_examples(task: str, n: int, seed: int, words: tuple[str, ...]) -> list[str]:
+    if task == "ioi":
+        return [e.text for e in corpus.ioi_examples(n, "train", seed)]
+    if task == "fact":
+        facts = corpus.fact_examples("train", "city") * 2 + corpus.fact_examples("train", "country")
+        return [e.text for e in random.Random(seed).choices(facts, k=n)]
+    if task == "truth":
+        return [e.text for e in corpus.truth_examples(n, "train", seed)]
+    if task == "review":
+        return [e.text for e in corpus.review_examples(n, "train", seed)]
+    if task == "repeat":
+        return [e.text for e in corpus.repeat_examples(n, seed, words)]
+    if task == "short_repeat":    # short sequences repeated a few times, for short contexts
+        return [e.text for e in corpus.repeat_examples(n, seed, words, length=(4, 10), repeats=(2, 4))]
+    if task == "alternation":     # " a b a b a b ...": rewards attending to the previous token
+        return [e.text for e in corpus.repeat_examples(n, seed, words, length=(2, 2), repeats=(6, 15))]
+    if task == "narrative":
+        return [e.text for e in corpus.narrative_examples(n, seed)]
+    raise ValueError(task)
+
+
+def data_chunk(tokenizer, mix: dict[str, float], seq_len: int, seed: int,
+               words: tuple[str, ...]) -> torch.Tensor:
+    """``CHUNK_SEQUENCES`` packed sequences ``[n, seq_len + 1]``, each starting with BOS.
+
+    Examples are concatenated (separated by a space) until the sequence is full, then cut.
+    """
+    rng = random.Random(seed)
+    tasks = list(mix)
+    n_examples = CHUNK_SEQUENCES * seq_len // 8
+    counts = {t: 0 for t in tasks}
+    order = rng.choices(tasks, weights=[mix[t] for t in tasks], k=n_examples)
+    for t in order:
+        counts[t] += 1
+    texts = {t: make_examples(t, max(counts[t], 1), seed * 31 + i, words) for i, t in enumerate(tasks)}
+    pools = {t: iter(texts[t]) for t in tasks}
+    first = {t: tokenizer(texts[t])["input_ids"] for t in tasks}
+    cont = {t: tokenizer([x if x.startswith(" ") else " " + x for x in texts[t]])["input_ids"] for t in tasks}
+    index = {t: 0 for t in tasks}
+    rows = []
+    for _ in range(CHUNK_SEQUENCES):
+        row = [tokenizer.bos_token_id]
+        while len(row) < seq_len + 1:
+            t = rng.choices(tasks, weights=[mix[t] for t in tasks])[0]
+            i = index[t] % len(texts[t])
+            index[t] += 1
+            row += first[t][i] if len(row) == 1 else cont[t][i]
+        rows.append(row[: seq_len + 1])
+    del pools
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def batches(tokenizer, mix, seq_len, batch, seed, start_step, words):
+    """Yield ``[batch, seq_len + 1]`` token batches; batch ``k`` is the same whenever resumed."""
+    per_chunk = CHUNK_SEQUENCES // batch
+    step = start_step
+    chunk_id, chunk = None, None
+    while True:
+        if step // per_chunk != chunk_id:
+            chunk_id = step // per_chunk
+            chunk = data_chunk(tokenizer, mix, seq_len, seed * 100_003 + chunk_id, words)
+        k = step % per_chunk
+        yield chunk[k * batch:(k + 1) * batch]
+        step += 1
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+
+
+def build_model(name: str, tokenizer, seed: int) -> HookedTransformer:
+    torch.manual_seed(seed)
+    cfg = HookedTransformerConfig(**MODELS[name]["cfg"], d_vocab=len(tokenizer), seed=seed,
+                                  tokenizer_prepends_bos=False, default_prepend_bos=True)
+    return HookedTransformer(cfg, tokenizer=tokenizer)
+
+
+def train(name: str, seed: int, steps: int | None, threads: int) -> None:
+    spec = MODELS[name]
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "models" / "tokenizer")
+    words = repeat_words(tokenizer)
+    total = steps or spec["steps"]
+    run_dir = ROOT / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
+    model = build_model(name, tokenizer, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=0.01)
+    record = dict(name=name, seed=seed, phase="warmup", warmup_steps=0, step=0, wall_time_s=0.0,
+                  losses=[], induction=[], batch=spec["batch"], seq_len=spec["seq_len"], mix=spec["mix"])
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        record = state["record"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"Resumed {name} at step {record['step']} ({record['phase']})")
+
+    def save_checkpoint():
+        torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), record=record,
+                        torch_rng=torch.get_rng_state()), ckpt_path)
+
+    def measure() -> float:
+        model.eval()
+        ind, prev = induction_and_prev_token_scores(model, n_seqs=50, half_len=25, seed=seed)
+        model.train()
+        best = float(ind[1:].max()) if name == "attn-only-2l" else float(ind.max())
+        record["induction"].append(dict(step=record["step"], phase=record["phase"],
+                                        best_induction=best, best_prev_token=float(prev.max())))
+        return best
+
+    model.train()
+    warm_mix = dict(repeat=1.0)
+    stream, current_pool = None, -1
+    started = time.time() - record["wall_time_s"]
+    bar = tqdm(total=spec["warmup_max"] + total, initial=record["warmup_steps"] + record["step"] - (record["warmup_steps"] if record["phase"] == "main" else 0), desc=name, mininterval=30)
+    while True:
+        phase = record["phase"]
+        if phase == "warmup":
+            pool = [size for start, size in WARMUP_POOLS if record["warmup_steps"] >= start][-1]
+            if stream is None or pool != current_pool:
+                current_pool = pool
+                stream = batches(tokenizer, warm_mix, spec["seq_len"], spec["batch"], seed + 7,
+                                 record["warmup_steps"], words[:pool] if pool else words)
+            lr = spec["lr"] if record["warmup_steps"] >= 100 else spec["lr"] * (record["warmup_steps"] + 1) / 100
+        else:
+            if stream is None:
+                stream = batches(tokenizer, spec["mix"], spec["seq_len"], spec["batch"], seed,
+                                 record["step"], words)
+            if record["step"] >= total:
+                break
+            lr = lr_at(record["step"], total, spec["lr"])
+        tokens = next(stream)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = model(tokens, return_type="loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        bar.update(1)
+        key = "warmup_steps" if phase == "warmup" else "step"
+        record[key] += 1
+        n = record[key]
+        if n % 25 == 0:
+            record["losses"].append(dict(phase=phase, step=n, loss=round(loss.item(), 4)))
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if n % MEASURE_EVERY == 0:
+            score = measure()
+            record["wall_time_s"] = time.time() - started
+            print(f"{name} {phase} step {n}: loss {loss.item():.3f}, best induction {score:.2f}, "
+                  f"best previous-token {record['induction'][-1]['best_prev_token']:.2f}", flush=True)
+            full_pool = n >= WARMUP_POOLS[-1][0]
+            if phase == "warmup" and full_pool and (score >= spec["warmup_target"] or n >= spec["warmup_max"]):
+                record["phase"], stream = "main", None
+                # Fresh optimizer moments for the new data distribution.
+                optimizer = torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=0.01)
+            save_checkpoint()
+    measure()
+    record["wall_time_s"] = time.time() - started
+    record["tokens"] = (record["warmup_steps"] + record["step"]) * spec["batch"] * spec["seq_len"]
+    save_checkpoint()
+    export(model, name, record)
+
+
+def export(model: HookedTransformer, name: str, record: dict) -> None:
+    """Write float16 safetensors, the config with the weights' SHA-256, and the training record."""
+    out = ROOT / "models" / name
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+             if not k.endswith(("IGNORE", ".mask"))}
+    save_file(state, out / "model.safetensors")
+    sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    cfg = {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str, bool, type(None)))}
+    json.dump(dict(name=name, sha256=sha, tokenizer="../tokenizer", hooked_transformer_config=cfg),
+              open(out / "config.json", "w"), indent=1)
+    json.dump(record, open(out / "training_record.json", "w"), indent=1)
+    print(f"Exported {name} to {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.1f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(MODELS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="main-phase steps (default: the model's)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    train(args.name, args.seed, args.steps, args.threads)
+
+
+if __name__ == "__main__":
+    main()
