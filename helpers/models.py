@@ -64,7 +64,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> HookedTransfor
     if missing or unexpected:
         raise ValueError(f"{weights} does not match its config: missing {missing}, unexpected {unexpected}.")
     _warn_on_unknown_words(model)
-    return model.to(device).eval()
+    if device != "cpu":
+        model = model.to(device)
+    return model.eval()
 
 
 def verify_checksum(path: Path, expected_sha256: str) -> None:
