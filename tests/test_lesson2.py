@@ -1,0 +1,573 @@
+"""Lesson 2, part A: every check passes its reference and rejects the stub and plausible wrong answers with
+a message that names the mistake; every figure the lesson's text quotes is what the seeded code produces."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from helpers import lesson2  # noqa: E402
+from helpers.lesson2 import (count_dead_latents, init_sae_params, l0_norm, sae_forward, sae_loss,  # noqa: E402
+                             toy_model_forward, toy_model_loss)
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = ROOT / "notebooks" / "02_superposition_sparse_autoencoders.ipynb"
+WORKBOOK = ROOT / "solutions" / "02_superposition_sparse_autoencoders.ipynb"
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError("exercise: not implemented yet")
+
+
+def _assert_rejected(result, name: str, parts: list[str], capsys: pytest.CaptureFixture) -> None:
+    assert not result.passed
+    assert result.message.startswith(f"❌ {name}")
+    for part in parts:
+        assert part in result.message, result.message
+    printed = capsys.readouterr().out
+    assert printed.strip() == result.message and "Traceback" not in printed
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 1a: toy_model_forward
+# ------------------------------------------------------------------------------------------------
+
+def test_toy_forward_reference_passes(capsys: pytest.CaptureFixture) -> None:
+    result = lesson2.check_toy_model_forward(toy_model_forward)
+    assert result.passed and result.message == "✅ toy_model_forward: passed all 3 cases."
+    assert capsys.readouterr().out.strip() == result.message
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda x, W, b: (x @ W.T) @ W + b, ["you forgot the ReLU on the output"]),
+    (lambda x, W, b: torch.relu(torch.relu(x @ W.T) @ W + b), ["ReLU on the hidden layer too", "linear"]),
+    (lambda x, W, b: torch.relu(x @ W.T @ W), ["you left out the bias b"]),
+    (lambda x, W, b: torch.relu(x @ W @ W.T + b), ["raised RuntimeError"]),       # W where W^T goes
+    (lambda x, W, b: torch.relu(x @ W.T), ["returned shape (4, 2), expected (4, 5)"]),  # returned the hidden layer
+], ids=["stub", "no-relu", "relu-on-hidden", "no-bias", "W-not-transposed", "returned-hidden"])
+def test_toy_forward_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_toy_model_forward(learner_fn), "toy_model_forward", parts, capsys)
+
+
+def test_toy_forward_transposed_on_square_weights_is_named(capsys) -> None:
+    def transposed_when_square(x, W, b):   # the shapes only let this mistake through when W is square
+        return torch.relu(x @ W @ W.T + b) if W.shape[0] == W.shape[1] else toy_model_forward(x, W, b)
+
+    _assert_rejected(lesson2.check_toy_model_forward(transposed_when_square), "toy_model_forward",
+                     ["you multiplied by W where W^T goes", "on case 'batch 2, 3 features, 3 hidden'"], capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 1b: toy_model_loss
+# ------------------------------------------------------------------------------------------------
+
+def test_toy_loss_reference_passes() -> None:
+    assert lesson2.check_toy_model_loss(toy_model_loss).message == "✅ toy_model_loss: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda x, x_hat, imp: ((imp * (x - x_hat)) ** 2).sum(-1).mean(), ["inside the square", "counts twice"]),
+    (lambda x, x_hat, imp: ((x - x_hat) ** 2).sum(-1).mean(), ["you left out the importance weights"]),
+    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).mean(), ["you averaged over the features too"]),
+    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(), ["you summed over the batch"]),
+    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1), ["one dimension too many"]),
+    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1).mean().item(), ["returned a float, expected a tensor"]),
+], ids=["stub", "importance-squared", "no-importance", "mean-over-features", "sum-over-batch", "no-batch-mean",
+        "float"])
+def test_toy_loss_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_toy_model_loss(learner_fn), "toy_model_loss", parts, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 2: sae_forward
+# ------------------------------------------------------------------------------------------------
+
+def _forward_no_relu(x, p):
+    hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+    W_dec = p["W_dec"] / p["W_dec"].norm(dim=-1, keepdim=True)
+    return hidden_pre, hidden_pre, hidden_pre @ W_dec + p["b_dec"]
+
+
+def _forward_raw_decoder(x, p):
+    hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+    acts = torch.relu(hidden_pre)
+    return acts, hidden_pre, acts @ p["W_dec"] + p["b_dec"]
+
+
+def _forward_norm_columns(x, p):
+    hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+    acts = torch.relu(hidden_pre)
+    return acts, hidden_pre, acts @ (p["W_dec"] / p["W_dec"].norm(dim=0, keepdim=True)) + p["b_dec"]
+
+
+def _forward_no_b_dec_in(x, p):
+    hidden_pre = x @ p["W_enc"] + p["b_enc"]
+    acts = torch.relu(hidden_pre)
+    return acts, hidden_pre, acts @ (p["W_dec"] / p["W_dec"].norm(dim=-1, keepdim=True)) + p["b_dec"]
+
+
+def _forward_no_b_dec_out(x, p):
+    acts, hidden_pre, x_hat = sae_forward(x, p)
+    return acts, hidden_pre, x_hat - p["b_dec"]
+
+
+def test_sae_forward_reference_passes() -> None:
+    assert lesson2.check_sae_forward(sae_forward).message == "✅ sae_forward: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (_forward_no_relu, ["feature_acts has negative values: you forgot the ReLU"]),
+    (_forward_raw_decoder, ["x_hat used W_dec as it is", "length 1"]),
+    (_forward_norm_columns, ["you normalised W_dec along the wrong dimension", "dim=-1"]),
+    (_forward_no_b_dec_in, ["subtract b_dec from x before encoding"]),
+    (_forward_no_b_dec_out, ["add b_dec back after decoding"]),
+    (lambda x, p: sae_forward(x, p)[::-1], ["returned shape (5, 4) in output[0], expected (5, 6)"]),
+    (lambda x, p: sae_forward(x, p)[0::2], ["returned 2 items, expected 3"]),
+], ids=["stub", "no-relu", "no-normalisation", "normalised-columns", "no-b_dec-in", "no-b_dec-out", "wrong-order",
+        "two-outputs"])
+def test_sae_forward_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_sae_forward(learner_fn), "sae_forward", parts, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 3: sae_loss
+# ------------------------------------------------------------------------------------------------
+
+def _mse(x, x_hat):
+    return ((x_hat - x) ** 2).sum(-1).mean()
+
+
+def _loss_l1_on_reconstruction(x, f, h, x_hat, l1):
+    sparsity = x_hat.abs().sum(-1).mean()
+    return _mse(x, x_hat) + l1 * sparsity, _mse(x, x_hat), sparsity
+
+
+def _loss_l1_on_pre_relu(x, f, h, x_hat, l1):
+    sparsity = h.abs().sum(-1).mean()
+    return _mse(x, x_hat) + l1 * sparsity, _mse(x, x_hat), sparsity
+
+
+def _loss_l1_mean_over_latents(x, f, h, x_hat, l1):
+    sparsity = f.abs().mean()
+    return _mse(x, x_hat) + l1 * sparsity, _mse(x, x_hat), sparsity
+
+
+def _loss_torch_mse(x, f, h, x_hat, l1):
+    reconstruction = torch.nn.functional.mse_loss(x_hat, x)
+    sparsity = f.abs().sum(-1).mean()
+    return reconstruction + l1 * sparsity, reconstruction, sparsity
+
+
+def _loss_sum_over_batch(x, f, h, x_hat, l1):
+    reconstruction, sparsity = ((x_hat - x) ** 2).sum(), f.abs().sum()
+    return reconstruction + l1 * sparsity, reconstruction, sparsity
+
+
+def _loss_l2(x, f, h, x_hat, l1):
+    sparsity = (f ** 2).sum(-1).mean()
+    return _mse(x, x_hat) + l1 * sparsity, _mse(x, x_hat), sparsity
+
+
+def _loss_no_lambda(x, f, h, x_hat, l1):
+    _, reconstruction, sparsity = sae_loss(x, f, h, x_hat, l1)
+    return reconstruction + sparsity, reconstruction, sparsity
+
+
+def _loss_lambda_on_mse(x, f, h, x_hat, l1):
+    _, reconstruction, sparsity = sae_loss(x, f, h, x_hat, l1)
+    return l1 * reconstruction + sparsity, reconstruction, sparsity
+
+
+def test_sae_loss_reference_passes() -> None:
+    assert lesson2.check_sae_loss(sae_loss).message == "✅ sae_loss: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (_loss_l1_on_reconstruction, ["you put the L1 penalty on x_hat", "belongs on feature_acts"]),
+    (_loss_l1_on_pre_relu, ["you penalised hidden_pre", "before the ReLU"]),
+    (_loss_l1_mean_over_latents, ["you averaged the L1 over the latents"]),
+    (_loss_torch_mse, ["you averaged the squared error over d_in too", "F.mse_loss"]),
+    (_loss_sum_over_batch, ["you summed over the batch"]),
+    (_loss_l2, ["an L2 penalty"]),
+    (_loss_no_lambda, ["the loss ignores l1_coefficient"]),
+    (_loss_lambda_on_mse, ["l1_coefficient multiplies the wrong term"]),
+    (lambda x, f, h, x_hat, l1: sae_loss(x, f, h, x_hat, l1)[0], ["returned a tensor of shape (), expected a tuple of 3 items"]),
+], ids=["stub", "l1-on-x_hat", "l1-on-pre-relu", "l1-mean", "torch-mse", "sum-over-batch", "l2", "no-lambda",
+        "lambda-on-mse", "only-loss"])
+def test_sae_loss_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_sae_loss(learner_fn), "sae_loss", parts, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 4: l0_norm and count_dead_latents
+# ------------------------------------------------------------------------------------------------
+
+def test_l0_and_dead_reference_pass() -> None:
+    assert lesson2.check_l0_norm(l0_norm).message == "✅ l0_norm: passed all 3 cases."
+    assert lesson2.check_count_dead_latents(count_dead_latents).message == \
+        "✅ count_dead_latents: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda f: f.abs().mean().item(), ["the average size of the activations, not a count"]),
+    (lambda f: f.sum(-1).mean().item(), ["the average size of the activations, not a count"]),
+    (lambda f: (f > 0).float().mean().item(), ["the fraction of latents that fire"]),
+    (lambda f: float((f > 0).sum()), ["you counted non-zeros over the whole batch"]),
+    (lambda f: (f > 0).float().sum(0).mean().item(), ["your axes are swapped"]),
+    (lambda f: (f != 0).float().sum(-1).mean(), ["returned a tensor of shape (), expected a number", "(use .item())"]),
+], ids=["stub", "mean-abs", "l1", "fraction", "total", "wrong-axis", "tensor"])
+def test_l0_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_l0_norm(learner_fn), "l0_norm", parts, capsys)
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda f: int((f.sum(dim=1) == 0).sum()), ["you counted examples on which nothing fires", "dim 0"]),
+    (lambda f: int((f > 0).any(dim=0).sum()), ["you counted the latents that fire at least once"]),
+    (lambda f: int((f == 0).any(dim=0).sum()), ["zero on *some* example"]),
+    (lambda f: int((f == 0).sum()), ["you counted zero entries"]),
+    (lambda f: (f.sum(0) == 0).sum(), ["returned a tensor of shape (), expected a number", "(use .item())"]),
+    (lambda f: float((f.sum(0) == 0).sum()), ["returned a float, expected an int"]),
+], ids=["stub", "wrong-axis", "alive", "any-zero", "zero-entries", "tensor", "float"])
+def test_dead_latents_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_count_dead_latents(learner_fn), "count_dead_latents", parts, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 5: train_sae (the check trains the learner's loop on fresh seeded data)
+# ------------------------------------------------------------------------------------------------
+
+def _train_without_step(sample_batch, d_in, d_sae, l1_coefficient, n_steps=1000, batch_size=256, lr=3e-3, seed=0):
+    params = init_sae_params(d_in, d_sae, seed)
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
+    for _ in range(n_steps):
+        x = sample_batch(batch_size)
+        loss, _, _ = sae_loss(x, *sae_forward(x, params), l1_coefficient)
+        optimizer.zero_grad()
+        loss.backward()
+    return params
+
+
+def _train_reconstruction_only(sample_batch, d_in, d_sae, l1_coefficient, n_steps=1000, batch_size=256, lr=3e-3,
+                               seed=0):
+    params = init_sae_params(d_in, d_sae, seed)
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
+    for _ in range(n_steps):
+        x = sample_batch(batch_size)
+        _, reconstruction, _ = sae_loss(x, *sae_forward(x, params), l1_coefficient)
+        optimizer.zero_grad()
+        reconstruction.backward()        # the sparsity penalty never reaches the gradients
+        optimizer.step()
+    return params
+
+
+def _train_without_zero_grad(sample_batch, d_in, d_sae, l1_coefficient, n_steps=1000, batch_size=256, lr=3e-3,
+                             seed=0):
+    params = init_sae_params(d_in, d_sae, seed)
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
+    for _ in range(n_steps):
+        x = sample_batch(batch_size)
+        loss, _, _ = sae_loss(x, *sae_forward(x, params), l1_coefficient)
+        loss.backward()
+        optimizer.step()
+    return params
+
+
+def _train_returns_nothing(*args, **kwargs):
+    lesson2.train_sae(*args, **kwargs)
+
+
+def _train_returns_tuple(*args, **kwargs):
+    return tuple(lesson2.train_sae(*args, **kwargs).values())
+
+
+def test_train_sae_reference_passes(capsys) -> None:
+    result = lesson2.check_train_sae(lesson2.train_sae)
+    assert result.passed and result.message == "✅ train_sae: passed all 2 cases."
+    assert capsys.readouterr().out.strip() == result.message
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (_train_without_step, ["the parameters never changed", "optimizer.step()",
+                           "seen on case '12 features in 8 dims, 12 latents'"]),
+    (_train_reconstruction_only, ["the codes are not sparse", "l1_coefficient * sparsity"]),
+    (_train_without_zero_grad, ["reconstructs poorly", "optimizer.zero_grad()"]),
+    (_train_returns_nothing, ["returned None — did you forget `return`?"]),
+    (_train_returns_tuple, ["return the dict of parameters you trained"]),
+    (3, ["expected a function"]),
+], ids=["stub", "no-step", "reconstruction-only", "no-zero-grad", "no-return", "tuple", "not-a-function"])
+def test_train_sae_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_train_sae(learner_fn), "train_sae", parts, capsys)
+
+
+def test_train_check_does_not_touch_the_global_random_state() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    lesson2.check_train_sae(_stub)
+    lesson2.check_train_sae(_train_without_step)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------------------------------------
+# Figures quoted by the lesson's text (same seeds and settings as notebooks/02_*.ipynb)
+# ------------------------------------------------------------------------------------------------
+
+DENSITIES = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005]
+
+
+@pytest.fixture(scope="module")
+def toy_models() -> tuple[torch.Tensor, torch.Tensor]:
+    W_small, _ = lesson2.train_toy_models(n_features=5, n_hidden=2, densities=DENSITIES,
+                                          importance=0.9 ** torch.arange(5))
+    W_large, _ = lesson2.train_toy_models(n_features=20, n_hidden=5, densities=DENSITIES,
+                                          importance=0.7 ** torch.arange(20))
+    return W_small, W_large
+
+
+def test_dense_features_get_one_dimension_each(toy_models) -> None:
+    """'at density 1.0 the 2-D model keeps the two most important features at right angles; the 5-D model 5'."""
+    W_small, W_large = toy_models
+    norms = lesson2.feature_norms(W_small[0])
+    assert (norms > 0.5).nonzero().flatten().tolist() == [0, 1]
+    assert norms[2:].max() < 0.2
+    cos = torch.nn.functional.cosine_similarity(W_small[0][:, 0], W_small[0][:, 1], dim=0)
+    assert abs(cos) < 0.1
+    assert int(lesson2.features_represented(W_large)[0]) == 5
+    assert lesson2.dimensions_per_feature(W_large)[0].item() == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("density", [0.05, 0.02, 0.01, 0.005])
+def test_sparse_features_make_a_pentagon(toy_models, density) -> None:
+    """'at density 0.05 and below, the 2-D model stores all five features, 72 degrees apart'."""
+    W = toy_models[0][DENSITIES.index(density)]
+    assert (lesson2.feature_norms(W) > 1.0).all()
+    angles = torch.atan2(W[1], W[0]).rad2deg().sort().values
+    gaps = torch.diff(torch.cat([angles, angles[:1] + 360]))
+    assert (gaps - 72).abs().max() < 5
+
+
+def test_superposition_counts_quoted(toy_models) -> None:
+    """'10 features at density 0.05 (0.50 dims per feature), 13 at density 0.005 (about 0.36)'."""
+    _, W_large = toy_models
+    represented = lesson2.features_represented(W_large).tolist()
+    dims = lesson2.dimensions_per_feature(W_large)
+    assert represented[DENSITIES.index(0.05)] == 10
+    assert dims[DENSITIES.index(0.05)].item() == pytest.approx(0.50, abs=0.01)
+    assert represented[-1] == 13 and represented[-1] > 2 * 5
+    assert dims[-1].item() == pytest.approx(0.36, abs=0.01)
+    assert represented == sorted(represented)                      # rarer features, never fewer stored
+
+
+@pytest.mark.parametrize("density", [0.1, 0.05, 0.02])
+def test_middle_densities_store_antipodal_pairs(toy_models, density) -> None:
+    """'the red off-diagonal squares are pairs of features stored on one dimension pointing in opposite
+    directions'."""
+    W = toy_models[1][DENSITIES.index(density)]
+    stored = lesson2.feature_norms(W) > 0.5
+    unit = torch.nn.functional.normalize(W[:, stored], dim=0)
+    cos = (unit.T @ unit).fill_diagonal_(0)
+    assert int(stored.sum()) == 10
+    assert (cos.min(dim=1).values < -0.95).all()                   # every stored feature has an opposite partner
+    assert (cos.abs() * (cos > -0.95)).max() < 0.1                 # and overlaps with nothing else
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from sae_lens.synthetic import ActivationGenerator, FeatureDictionary
+
+    feature_dict = FeatureDictionary(num_features=32, hidden_dim=16, seed=7)
+    generator = ActivationGenerator(num_features=32, firing_probabilities=0.05, mean_firing_magnitudes=1.0,
+                                    std_firing_magnitudes=0.2)
+    return feature_dict, generator
+
+
+def test_saelens_sae_recovers_the_planted_features(synthetic) -> None:
+    """'mean max cosine 0.98 (MCC 0.97), L0 3.7 vs 1.6, 92% variance, no dead latents, shrinkage 0.8,
+    random decoder 0.49'."""
+    from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig
+    from sae_lens.synthetic import eval_sae_on_synthetic_data, train_toy_sae
+
+    feature_dict, generator = synthetic
+    true_directions = feature_dict.feature_vectors.detach()
+    assert (true_directions @ true_directions.T).fill_diagonal_(0).abs().max().item() == pytest.approx(0.47, abs=0.01)
+    torch.manual_seed(0)
+    sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=16, d_sae=32, l1_coefficient=0.2))
+    train_toy_sae(sae, feature_dict, generator, training_samples=1500 * 512, batch_size=512, lr=3e-3)
+    torch.manual_seed(1)
+    result = eval_sae_on_synthetic_data(sae, feature_dict, generator, num_samples=20_000)
+    mean_max_cosine = lesson2.mean_max_cosine(true_directions, sae.W_dec)
+    assert mean_max_cosine > 0.9 and round(mean_max_cosine, 2) == 0.98
+    assert round(result.mcc, 2) == 0.97
+    assert round(result.sae_l0, 1) == 3.7 and round(result.true_l0, 1) == 1.6
+    assert round(result.explained_variance, 2) == 0.92
+    assert result.dead_latents == 0
+    assert round(result.shrinkage, 1) == 0.8
+    random_decoder = torch.randn(32, 16, generator=torch.Generator().manual_seed(123))
+    assert round(lesson2.mean_max_cosine(true_directions, random_decoder), 2) == 0.49
+
+
+def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
+    """'L0 falls from about 20 to 0.6 while the error grows from 0.006 to about 1.5; recovery 0.65 at
+    λ=0.01, peaks at 0.99 around λ=0.3, 0.73 at λ=2 (6% of the variance kept)'."""
+    feature_dict, generator = synthetic
+    l1_coefficients = [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
+    sample_batch = lesson2.synthetic_sampler(feature_dict, generator)
+    torch.manual_seed(0)
+    sweep = lesson2.train_saes_batched(sample_batch, d_in=16, d_sae=32, l1_coefficients=l1_coefficients,
+                                       n_steps=1500, batch_size=512)
+    torch.manual_seed(1)
+    results = lesson2.evaluate_saes(sweep, sample_batch(20_000), feature_dict.feature_vectors.detach())
+    l0, mse, recovery, explained = (results[k] for k in ("l0", "mse", "mean_max_cosine", "explained_variance"))
+    assert all(a > b for a, b in zip(l0, l0[1:])), l0                 # larger λ: sparser, every time...
+    assert all(a < b for a, b in zip(mse, mse[1:])), mse               # ...and worse reconstruction, every time
+    assert round(l0[0]) == 20 and round(l0[-1], 1) == 0.6
+    assert round(mse[0], 3) == 0.006 and round(mse[-1], 1) == 1.5
+    assert explained[0] > 0.99 and round(explained[-1], 2) == 0.06
+    assert max(range(8), key=lambda i: recovery[i]) == l1_coefficients.index(0.3)
+    assert round(recovery[4], 2) == 0.99
+    assert round(recovery[0], 2) == 0.65 and round(recovery[-1], 2) == 0.73
+    assert results["l0"][-1] < 1.6 < results["l0"][4]                 # λ=2 undershoots the true L0
+    fig = lesson2.plot_l1_tradeoff(l1_coefficients, results, true_l0=1.6)
+    plt.close(fig)
+
+
+def test_feature_splitting_by_width() -> None:
+    """'13 latents: one animal latent (cosine 0.96, about 0.15 to each kind); 14: two; 16: four, one per
+    kind, cosine 0.81-0.85 to animal and 0.53-0.58 to its kind; 24: five, two for dog'."""
+    from sae_lens.synthetic import ActivationGenerator, FeatureDictionary, HierarchyNode, hierarchy_modifier
+
+    animal, kinds = 0, [1, 2, 3, 4]
+    tree = HierarchyNode(feature_index=animal, mutually_exclusive_children=True,
+                         children=[HierarchyNode(feature_index=k) for k in kinds])
+    firing = torch.full((17,), 0.05)
+    firing[animal], firing[kinds] = 0.15, 1.0
+    strength = torch.ones(17)
+    strength[kinds] = 0.6
+    split_dict = FeatureDictionary(num_features=17, hidden_dim=24, seed=3)
+    split_generator = ActivationGenerator(num_features=17, firing_probabilities=firing,
+                                          mean_firing_magnitudes=strength, std_firing_magnitudes=0.1 * strength,
+                                          modify_activations=hierarchy_modifier(tree))
+    torch.manual_seed(0)
+    fires = split_generator.sample(20_000) > 0
+    assert round(fires[:, animal].float().mean().item(), 3) == 0.147
+    assert int((fires[:, kinds].sum(-1) > 1).sum()) == 0
+    assert int((fires[:, kinds].any(-1) & ~fires[:, animal]).sum()) == 0
+
+    widths = [13, 14, 16, 24]
+    torch.manual_seed(0)
+    saes = lesson2.train_saes_batched(lesson2.synthetic_sampler(split_dict, split_generator), d_in=24, d_sae=24,
+                                      l1_coefficients=[0.1] * 4, widths=widths, n_steps=1000, batch_size=512)
+    unit = torch.nn.functional.normalize(split_dict.feature_vectors.detach(), dim=-1)
+    found = {}
+    for i, width in enumerate(widths):
+        decoder = saes["W_dec"][i][:width]
+        family = lesson2.family_latents(decoder, unit[animal])
+        found[width] = (decoder[family] @ unit[animal], decoder[family] @ unit[kinds].T)
+        assert int(((unit[5:] @ decoder.T).max(-1).values > 0.9).sum()) == 12      # unrelated features all found
+    to_animal, to_kinds = found[13]
+    assert len(to_animal) == 1 and round(to_animal.item(), 2) == 0.96 and to_kinds.max() < 0.25
+    assert len(found[14][0]) == 2
+    to_animal, to_kinds = found[16]
+    assert len(to_animal) == 4 and sorted(to_kinds.argmax(-1).tolist()) == [0, 1, 2, 3]   # one latent per kind
+    assert 0.81 <= round(to_animal.min().item(), 2) and round(to_animal.max().item(), 2) <= 0.85
+    best = to_kinds.max(-1).values
+    assert 0.53 <= round(best.min().item(), 2) and round(best.max().item(), 2) <= 0.58
+    to_animal, to_kinds = found[24]
+    assert len(to_animal) == 5 and to_kinds.argmax(-1).tolist().count(0) == 2           # two latents for dog
+    assert all(len(found[w][0]) == len(found[w][1]) for w in widths)
+    assert all(found[w][0].max() < 0.9 for w in (16, 24))          # no plain "animal" latent once it has split
+    assert math.isclose(1 / math.sqrt(1.36), 0.857, abs_tol=1e-3)   # the exact mix animal + 0.6 x kind
+    fig = lesson2.plot_feature_splitting(saes, widths, split_dict.feature_vectors.detach()[:5],
+                                         ["animal", "dog", "cat", "bird", "fish"])
+    plt.close(fig)
+
+
+def test_workbook_pentagon_from_reference_functions() -> None:
+    """The workbook's 'five arrows of about equal length, 72 degrees apart', trained with its exact loop."""
+    generator = torch.Generator().manual_seed(0)
+    W = torch.nn.init.xavier_normal_(torch.empty(2, 5), generator=generator).requires_grad_(True)
+    b = torch.zeros(5, requires_grad=True)
+    optimizer = torch.optim.Adam([W, b], lr=1e-2)
+    for _ in range(2000):
+        x = lesson2.sample_toy_features(256, torch.tensor([0.05]), 5, generator)[0]
+        loss = toy_model_loss(x, toy_model_forward(x, W, b), 0.9 ** torch.arange(5))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    W = W.detach()
+    angles = torch.atan2(W[1], W[0]).rad2deg().sort().values
+    assert (torch.diff(torch.cat([angles, angles[:1] + 360])) - 72).abs().max() < 5
+    assert (W.norm(dim=0) - W.norm(dim=0).mean()).abs().max() < 0.05
+
+
+def test_plots_and_slider_draw(toy_models, synthetic) -> None:
+    W_small, W_large = toy_models
+    for fig in (lesson2.plot_superposition_overview(W_small, W_large, DENSITIES),
+                lesson2.plot_dimensions_per_feature(W_large, DENSITIES)):
+        plt.close(fig)
+    feature_dict, _ = synthetic
+    ax = lesson2.plot_cosine_matrix(feature_dict.feature_vectors, torch.randn(40, 16))
+    plt.close(ax.figure)
+    slider = lesson2.density_slider(W_small, W_large, DENSITIES)
+    assert slider.children[0].options == tuple(DENSITIES)
+    plt.close("all")
+
+
+def test_mean_max_cosine_and_matching() -> None:
+    true = torch.eye(3)
+    assert lesson2.mean_max_cosine(true, torch.eye(3)[[2, 0, 1]] * 5) == pytest.approx(1.0)
+    assert lesson2.mean_max_cosine(true, torch.tensor([[1.0, 0, 0]])) == pytest.approx(1 / 3)
+    decoder = torch.cat([torch.eye(3)[[2, 0, 1]], torch.tensor([[1.0, 1.0, 0.0]])])
+    assert lesson2.best_match_order(true, decoder) == [1, 2, 0, 3]
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebooks use the settings these tests assert on
+# ------------------------------------------------------------------------------------------------
+
+def _code(path: Path) -> str:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("snippet", [
+    "densities = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005]",
+    "train_toy_models(n_features=5, n_hidden=2, densities=densities,\n"
+    "                                            importance=0.9 ** torch.arange(5))",
+    "train_toy_models(n_features=20, n_hidden=5, densities=densities,\n"
+    "                                            importance=0.7 ** torch.arange(20))",
+    "FeatureDictionary(num_features=N_FEATURES, hidden_dim=D_IN, seed=7)",
+    "firing_probabilities=0.05,\n                                mean_firing_magnitudes=1.0, std_firing_magnitudes=0.2",
+    "StandardTrainingSAEConfig(d_in=D_IN, d_sae=32, l1_coefficient=0.2)",
+    "training_samples=1500 * 512, batch_size=512, lr=3e-3",
+    "l1_coefficients = [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]",
+    "n_steps=1500, batch_size=512, desc=\"8 SAEs, one per λ\"",
+    "FeatureDictionary(num_features=N_SPLIT, hidden_dim=24, seed=3)",
+    "widths = [13, 14, 16, 24]",
+    "l1_coefficients=[0.1] * len(widths),\n                                        widths=widths, n_steps=1000, batch_size=512",
+    "torch.Generator().manual_seed(123)",
+])
+def test_lesson_uses_the_tested_settings(snippet: str) -> None:
+    assert snippet in _code(LESSON)
+
+
+def test_workbook_has_the_five_exercises_and_their_checks() -> None:
+    code = _code(WORKBOOK)
+    for name in ["toy_model_forward", "toy_model_loss", "sae_forward", "sae_loss", "l0_norm", "count_dead_latents",
+                 "train_sae"]:
+        assert f"def {name}(" in code and f"check_{name}({name})" in code
+    assert code.count("### BEGIN SOLUTION") == code.count("### END SOLUTION") == 7
