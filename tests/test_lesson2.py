@@ -370,6 +370,9 @@ def test_superposition_counts_quoted(toy_models) -> None:
     assert represented[-1] == 13 and represented[-1] > 2 * 5
     assert dims[-1].item() == pytest.approx(0.36, abs=0.01)
     assert represented == sorted(represented)                      # rarer features, never fewer stored
+    for density in (0.1, 0.05, 0.02):                               # 'sits at exactly 1/2 from 0.1 to 0.02'
+        assert dims[DENSITIES.index(density)].item() == pytest.approx(0.50, abs=0.015)
+    assert dims[DENSITIES.index(0.2)].item() > 0.55 and dims[DENSITIES.index(0.01)].item() < 0.45
 
 
 @pytest.mark.parametrize("density", [0.1, 0.05, 0.02])
