@@ -183,6 +183,17 @@ def _diagnose(got: Any, want: Any, mistakes: list[tuple[Any, str]], *, on_case: 
     return problem + (f". Hint: {hint}" if hint else "")
 
 
+_FAILED = object()
+
+
+def _try(wrong_fn: Callable[..., Any], case: Case) -> Any:
+    """A known mistake's output on ``case``, or ``_FAILED`` if that mistake does not apply to it."""
+    try:
+        return wrong_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+    except Exception:  # noqa: BLE001 - a mistake that cannot run on this input explains nothing
+        return _FAILED
+
+
 def _copy_inputs(x: Any) -> Any:
     """Copy tensors and arrays (inside tuples, lists, dicts) so an in-place edit cannot leak."""
     if isinstance(x, torch.Tensor):
@@ -240,8 +251,8 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
         options = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
         problem = _diagnose(got, want, [], **options)
         if problem and known_mistakes:  # run the wrong functions only when they can explain a failure
-            mistakes = [(wrong_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs)), message)
-                        for wrong_fn, message in known_mistakes.values()]
+            mistakes = [(output, message) for wrong_fn, message in known_mistakes.values()
+                        if (output := _try(wrong_fn, case)) is not _FAILED]
             problem = _diagnose(got, want, mistakes, **options)
         if problem:
             return _report(False, f"{name}: {problem}")
