@@ -1,0 +1,157 @@
+"""Plots the lessons share: head heat maps, line and bar charts, and an attention viewer.
+
+Every function draws with matplotlib, so figures appear in any notebook viewer (JupyterLab,
+VS Code, a static HTML render, GitHub). :func:`attention_viewer` adds an ipywidgets layer/head
+selector on top, and always draws a static copy of the default head below it for viewers that
+do not render widgets.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+__all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer"]
+
+
+def _numpy(x: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str = "head", ylabel: str = "layer",
+            xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None,
+            cmap: str | None = None, vmin: float | None = None, vmax: float | None = None,
+            annotate: bool = True, highlight: Sequence[tuple[int, int]] = (), ax: Axes | None = None) -> Axes:
+    """Colour a 2-D table, e.g. one score per head: ``scores`` is ``[layer, head]`` (rows, columns).
+
+    Values are written in the cells when ``annotate``; cells listed in ``highlight`` as
+    ``(row, column)`` get a black frame. Tables with negative values get a red-blue map centred at 0.
+    """
+    values = _numpy(scores)
+    n_rows, n_cols = values.shape
+    ax = _axes(ax, (min(1.0 + 0.75 * n_cols, 13), 0.9 + 0.55 * n_rows))
+    if cmap is None and values.min() < 0:
+        cmap, limit = "RdBu", np.abs(values).max() or 1.0
+        vmin, vmax = (-limit if vmin is None else vmin), (limit if vmax is None else vmax)
+    image = ax.imshow(values, cmap=cmap or "Blues", vmin=vmin, vmax=vmax, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    ax.set_xticks(range(n_cols), xticklabels if xticklabels is not None else range(n_cols))
+    ax.set_yticks(range(n_rows), yticklabels if yticklabels is not None else range(n_rows))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if annotate and values.size <= 400:
+        low, high = image.get_clim()
+        diverging = image.get_cmap().name == "RdBu"
+        for (row, col), value in np.ndenumerate(values):
+            share = (value - low) / ((high - low) or 1.0)            # 0 at the light end, 1 at the dark end
+            dark = abs(share - 0.5) > 0.3 if diverging else share > 0.6
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    for row, col in highlight:
+        ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+    return ax
+
+
+def line(series: dict[str, torch.Tensor | Sequence[float]] | torch.Tensor | Sequence[float], title: str = "", *,
+         xlabel: str = "", ylabel: str = "", xticklabels: Sequence[str] | None = None,
+         vlines: dict[str, float] | None = None, ax: Axes | None = None) -> Axes:
+    """One line per entry of ``series`` (a dict name -> values ``[n]``, or one sequence).
+
+    ``vlines`` maps a label to an x position where a dashed vertical line is drawn.
+    """
+    series = series if isinstance(series, dict) else {"": series}
+    ax = _axes(ax, (9, 3.5))
+    for name, values in series.items():
+        ax.plot(_numpy(values), marker="." if len(_numpy(values)) < 60 else None, label=name or None)
+    for name, x in (vlines or {}).items():
+        ax.axvline(x, color="grey", linestyle="--")
+        ax.text(x, ax.get_ylim()[1], f" {name}", va="top", color="grey")
+    if xticklabels is not None:
+        ax.set_xticks(range(len(xticklabels)), xticklabels, rotation=90 if len(xticklabels) > 12 else 0)
+    if any(series):
+        ax.legend()
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def bar(values: dict[str, float] | torch.Tensor | Sequence[float], title: str = "", *,
+        labels: Sequence[str] | None = None, ylabel: str = "", hline: float | None = None,
+        ax: Axes | None = None) -> Axes:
+    """A bar per value; ``values`` is a dict label -> number, or numbers with ``labels``.
+
+    ``hline`` draws a dashed horizontal reference line (e.g. a baseline).
+    """
+    if isinstance(values, dict):
+        labels, values = list(values), list(values.values())
+    heights = _numpy(values)
+    labels = list(labels) if labels is not None else [str(i) for i in range(len(heights))]
+    ax = _axes(ax, (max(4.0, 0.5 * len(heights) + 2), 3.5))
+    ax.bar(range(len(heights)), heights, color=["tab:red" if h < 0 else "tab:blue" for h in heights])
+    ax.set_xticks(range(len(heights)), labels, rotation=90 if len(heights) > 8 else 0)
+    if hline is not None:
+        ax.axhline(hline, color="grey", linestyle="--")
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def attention_plot(pattern: torch.Tensor | np.ndarray, str_tokens: Sequence[str], title: str = "", *,
+                   ax: Axes | None = None) -> Axes:
+    """Static heat map of one head's attention: ``pattern`` is ``[query, key]`` for one prompt.
+
+    Row ``q`` shows how the token at position ``q`` spreads its attention over positions ``0..q``.
+    """
+    values = _numpy(pattern)
+    labels = [f"{i}:{t!r}"[: 14] for i, t in enumerate(str_tokens)]
+    size = 2.5 + 0.32 * len(labels)
+    ax = _axes(ax, (size + 1, size))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1)
+    ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set(xlabel="key: position attended to", ylabel="query: position attending", title=title)
+    return ax
+
+
+def attention_viewer(patterns: torch.Tensor, str_tokens: Sequence[str], layer: int = 0, head: int = 0) -> None:
+    """Pick a layer and a head from drop-downs and see that head's attention pattern.
+
+    ``patterns`` is ``[n_layers, n_heads, query, key]`` for one prompt, e.g.
+    ``torch.stack([cache["pattern", l][0] for l in range(model.cfg.n_layers)])``.
+
+    Shows an ipywidgets selector (interactive in JupyterLab, Notebook, VS Code), then, below it, a
+    static plot of ``(layer, head)`` that every viewer shows, widgets or not.
+    """
+    from IPython.display import display
+
+    n_layers, n_heads = patterns.shape[:2]
+    try:
+        import ipywidgets as widgets
+
+        layer_box = widgets.Dropdown(options=list(range(n_layers)), value=layer, description="layer")
+        head_box = widgets.Dropdown(options=list(range(n_heads)), value=head, description="head")
+        output = widgets.Output()
+
+        def redraw(_: object = None) -> None:
+            with output:
+                output.clear_output(wait=True)
+                attention_plot(patterns[layer_box.value, head_box.value], str_tokens,
+                               f"layer {layer_box.value}, head {head_box.value} (pick another above)")
+                plt.show()
+
+        layer_box.observe(redraw, names="value")
+        head_box.observe(redraw, names="value")
+        redraw()
+        display(widgets.VBox([widgets.HBox([layer_box, head_box]), output]))
+    except ImportError:  # no ipywidgets: the static plot below is all there is
+        pass
+    attention_plot(patterns[layer, head], str_tokens,
+                   f"layer {layer}, head {head} (static copy, shown even where widgets are not)")
+    plt.show()
