@@ -1,0 +1,372 @@
+"""Lesson 1: the workbook's checks catch wrong answers, and the lesson's text agrees with the models.
+
+Part 1 feeds every check of ``helpers.lesson1`` the reference, the solved workbook's function, the
+generated stub, and plausible wrong answers written the way a learner might write them.
+
+Part 2 runs the code cells of ``notebooks/01_*.ipynb`` and asserts every claim its text makes about
+the committed models, on the very variables the lesson prints and plots.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformer_lens import utils  # noqa: E402
+
+from helpers import lesson1  # noqa: E402
+from helpers.metrics import induction_and_prev_token_scores, repeated_random_tokens  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "01_residual_stream_induction_heads.ipynb"
+EXERCISES = ["rebuild_residual_stream", "head_logit_attribution", "previous_token_scores", "induction_scores",
+             "ablation_loss_increase", "k_composition_score", "induction_targets"]
+CHECKS = {name: getattr(lesson1, f"check_{name}") for name in EXERCISES}
+
+torch.set_grad_enabled(False)
+
+
+def _code_cells(path: Path) -> list[str]:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _workbook_functions(path: Path) -> dict:
+    """Run the setup cell and the exercise cells of a workbook; return its namespace."""
+    cells = _code_cells(path)
+    namespace: dict = {}
+    exec(cells[0], namespace)  # setup: imports, model, caches  # noqa: S102
+    for source in cells:
+        if any(f"def {name}(" in source for name in EXERCISES):
+            exec(source, namespace)  # noqa: S102
+    return namespace
+
+
+# ============================================================================ part 1: the checks
+@pytest.fixture(scope="module")
+def solved() -> dict:
+    return _workbook_functions(ROOT / "solutions" / NAME)
+
+
+@pytest.fixture(scope="module")
+def stubs() -> dict:
+    return _workbook_functions(ROOT / "exercises" / NAME)
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
+    assert CHECKS[name](getattr(lesson1, name)).passed
+    result = CHECKS[name](solved[name])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_generated_stub_is_rejected(name: str, stubs: dict) -> None:
+    result = CHECKS[name](stubs[name])
+    assert not result.passed
+    assert "not implemented yet" in result.message and "NotImplementedError" in result.message
+
+
+def _rebuild(embed=True, pos=True, mlp=True, short=0, shortcut=False):
+    def learner(cache, model):
+        if shortcut:
+            return cache["resid_post", model.cfg.n_layers - 1]
+        total = cache["embed"] if embed else 0
+        if pos and model.cfg.positional_embedding_type == "standard":
+            total = total + cache["pos_embed"]
+        for layer in range(model.cfg.n_layers - short):
+            total = total + cache["attn_out", layer]
+            if mlp and not model.cfg.attn_only:
+                total = total + cache["mlp_out", layer]
+        return total
+    return learner
+
+
+def _dla(no_scale=False, shift=0, transpose=False, sign=1):
+    def learner(cache, model, token_id, pos):
+        p = pos + shift
+        heads = torch.stack([cache["result", layer][0, p] for layer in range(model.cfg.n_layers)])
+        heads = heads - heads.mean(-1, keepdim=True)                              # [layer, head, d_model]
+        if not no_scale:
+            heads = heads / cache["ln_final.hook_scale"][0, p]
+        out = sign * heads @ model.W_U[:, token_id]
+        return out.T if transpose else out
+    return learner
+
+
+def _prev(offset=-1, start=1, transpose=False):
+    def learner(cache, n_layers):
+        out = torch.stack([cache["pattern", layer].diagonal(offset=offset, dim1=-2, dim2=-1)[..., start:].mean((0, 2))
+                           for layer in range(n_layers)])
+        return out.T if transpose else out
+    return learner
+
+
+def _induction(shift=0, first_q=None, key_offset=1):
+    """Queries from ``first_q`` (default half_len + 1) on, keys ``q - half_len + key_offset``."""
+    def learner(cache, n_layers, half_len):
+        start = half_len + 1 if first_q is None else first_q(half_len)
+        queries = torch.arange(start, 2 * half_len + 1 + shift)
+        keys = queries - half_len + key_offset
+        return torch.stack([cache["pattern", layer][:, :, queries, keys].mean((0, 2)) for layer in range(n_layers)])
+    return learner
+
+
+def _ablate(z_index="head", every_layer=False, whole_layer=False, all_tokens=False, flip=False, tensor=False):
+    def learner(model, tokens, heads, half_len):
+        def hook(act, hook):
+            for layer, head in heads:
+                if whole_layer and layer == hook.layer():
+                    act[:] = 0
+                elif every_layer or layer == hook.layer():
+                    if z_index == "head":
+                        act[:, :, head] = 0
+                    else:
+                        act[:, head] = 0
+            return act
+        layers = range(model.cfg.n_layers) if every_layer else {layer for layer, _ in heads}
+        hooks = [(utils.get_act_name("attn_out" if whole_layer else "z", layer), hook) for layer in layers] if heads else []
+        keep = slice(None) if all_tokens else slice(half_len + 1, None)
+        clean = model(tokens, return_type="loss", loss_per_token=True)[:, keep].mean()
+        ablated = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True, fwd_hooks=hooks)[:, keep].mean()
+        change = clean - ablated if flip else ablated - clean
+        return change if tensor else change.item()
+    return learner
+
+
+def _composition(mode="K", normalise=True, swap=False, tensor=False):
+    def learner(model, early, late):
+        if swap:
+            early, late = late, early
+        w_ov = model.W_V[early] @ model.W_O[early]
+        w_qk = model.W_Q[late] @ model.W_K[late].T
+        right = {"K": w_qk.T, "Q": w_qk, "V": model.W_V[late] @ model.W_O[late]}[mode]
+        score = (w_ov @ right).norm()
+        if normalise:
+            score = score / (w_ov.norm() * right.norm())
+        return score if tensor else score.item()
+    return learner
+
+
+def _targets(plus=1, first=False, include_self=False):
+    def learner(tokens):
+        out = []
+        for q in range(len(tokens)):
+            earlier = [k for k in range(q + (1 if include_self else 0)) if tokens[k] == tokens[q]]
+            out.append(-1 if not earlier else (earlier[0] if first else earlier[-1]) + plus)
+        return torch.tensor(out)
+    return learner
+
+
+WRONG_ANSWERS = [
+    ("rebuild_residual_stream", _rebuild(embed=False), ["left out the token embedding"]),
+    ("rebuild_residual_stream", _rebuild(mlp=False), ["left out the MLP outputs", "4-layer model"]),
+    ("rebuild_residual_stream", _rebuild(pos=False), ["left out the positional embedding", "learned positions"]),
+    ("rebuild_residual_stream", _rebuild(short=1), ["stopped one layer early"]),
+    ("rebuild_residual_stream", _rebuild(shortcut=True), ["raised KeyError", "resid_post"]),
+    ("head_logit_attribution", _dla(no_scale=True), ["skipped the final LayerNorm"]),
+    ("head_logit_attribution", _dla(shift=-1), ["one position too early"]),
+    ("head_logit_attribution", _dla(transpose=True), ["returned shape (8, 2), expected (2, 8)", "looks transposed"]),
+    ("head_logit_attribution", _dla(sign=-1), ["the sign looks flipped"]),
+    ("previous_token_scores", _prev(offset=0), ["attention to the token itself", "offset=-1"]),
+    ("previous_token_scores", _prev(offset=1, start=0), ["attention to the *next* token", "[query, key]"]),
+    ("previous_token_scores", _prev(start=0), ["attention to the BOS token", "query position 1"]),
+    ("previous_token_scores", _prev(transpose=True), ["looks transposed"]),
+    ("induction_scores", _induction(key_offset=0), ["earlier copy of the *same* token", "offset 1 - half_len"]),
+    ("induction_scores", _induction(first_q=lambda h: h, shift=-1), ["shifted by one", "BOS token"]),
+    ("induction_scores", _induction(first_q=lambda h: h - 1), ["queries in the first copy"]),
+    ("induction_scores", lambda cache, n_layers, half_len: torch.zeros(n_layers, cache["pattern", 0].shape[1]),
+     ["swapped query and key"]),
+    ("ablation_loss_increase", _ablate(z_index="pos"), ["zeroed a position, not a head", "z[:, :, head]"]),
+    ("ablation_loss_increase", _ablate(every_layer=True), ["in every layer"]),
+    ("ablation_loss_increase", _ablate(whole_layer=True), ["whole layer's attention output"]),
+    ("ablation_loss_increase", _ablate(all_tokens=True), ["whole sequence", "half_len + 1"]),
+    ("ablation_loss_increase", _ablate(flip=True), ["sign is flipped"]),
+    ("ablation_loss_increase", _ablate(tensor=True), ["expected a number", "(use .item())"]),
+    ("k_composition_score", _composition(mode="Q"), ["Q-composition"]),
+    ("k_composition_score", _composition(mode="V"), ["V-composition"]),
+    ("k_composition_score", _composition(normalise=False), ["divide by the two matrices' norms"]),
+    ("k_composition_score", _composition(swap=True), ["swapped the heads"]),
+    ("k_composition_score", _composition(tensor=True), ["use .item()"]),
+    ("induction_targets", _targets(plus=0), ["right *after* it"]),
+    ("induction_targets", _targets(first=True), ["most recent"]),
+    ("induction_targets", _targets(include_self=True), ["the token itself"]),
+]
+
+
+@pytest.mark.parametrize(("name", "learner", "expected"), WRONG_ANSWERS,
+                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG_ANSWERS)])
+def test_wrong_answer_is_rejected_with_its_message(name: str, learner, expected: list[str],
+                                                   capsys: pytest.CaptureFixture) -> None:
+    result = CHECKS[name](learner)
+    assert not result.passed
+    assert result.message.startswith(f"❌ {name}")
+    for part in expected:
+        assert part in result.message, result.message
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
+    counts = {name: sum(n == name for n, _, _ in WRONG_ANSWERS) for name in EXERCISES}
+    assert min(counts.values()) >= 2, counts
+
+
+def test_checks_leave_the_learners_random_state_alone() -> None:
+    lesson1._model.cache_clear()
+    lesson1._rebuild_cases.cache_clear()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    lesson1.check_rebuild_residual_stream(lesson1.rebuild_residual_stream)   # loads models
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------- references agree with the libraries
+def test_references_agree_with_helpers_metrics_and_transformer_lens() -> None:
+    model = lesson1.load_lesson_model("attn-only-2l")
+    tokens = repeated_random_tokens(model, n_seqs=6, half_len=9, seed=11)
+    _, cache = model.run_with_cache(tokens)
+    induction, prev_token = induction_and_prev_token_scores(model, n_seqs=6, half_len=9, seed=11)
+    assert torch.allclose(lesson1.induction_scores(cache, 2, 9), induction, atol=1e-6)
+    assert torch.allclose(lesson1.previous_token_scores(cache, 2), prev_token, atol=1e-6)
+    k_comp = model.all_composition_scores("K")
+    assert math.isclose(lesson1.k_composition_score(model, (0, 6), (1, 2)), k_comp[0, 6, 1, 2].item(), abs_tol=1e-5)
+    # direct logit attribution the TransformerLens way: stack_head_results + apply_ln_to_stack
+    token = int(tokens[0, 15])
+    stack = cache.apply_ln_to_stack(cache.stack_head_results(layer=-1, pos_slice=14), layer=-1, pos_slice=14)
+    assert torch.allclose(lesson1.head_logit_attribution(cache, model, token, 14),
+                          (stack[:, 0] @ model.W_U[:, token]).reshape(2, 8), atol=1e-5)
+    assert lesson1.ablation_loss_increase(model, tokens, [], 9) == 0.0
+
+
+def test_load_lesson_model_keeps_predictions_and_hooks() -> None:
+    from helpers import load_model
+
+    for name in ("attn-only-2l", "course-4l"):
+        folded, raw = lesson1.load_lesson_model(name), load_model(name)
+        tokens = folded.to_tokens(lesson1.CAT_PROMPT)
+        assert torch.allclose(folded(tokens).log_softmax(-1), raw(tokens).log_softmax(-1), atol=1e-4)
+        _, cache = folded.run_with_cache(tokens)
+        assert "ln_final.hook_scale" in cache.cache_dict and "blocks.0.attn.hook_result" in cache.cache_dict
+
+
+def test_heads_above() -> None:
+    scores = torch.tensor([[0.1, 0.7], [0.9, 0.2]])
+    assert lesson1.heads_above(scores, 0.5) == [(1, 0), (0, 1)]
+    assert lesson1.heads_above(scores, 0.95) == [(1, 0)]
+    assert lesson1.best_head(scores) == (1, 0)
+
+
+# ============================================================================ part 2: the lesson's claims
+@pytest.fixture(scope="module")
+def lesson() -> dict:
+    """The namespace left by running every code cell of the lesson (plots closed, nothing displayed)."""
+    import IPython.display
+
+    shown = plt.show
+    original_display = IPython.display.display
+    plt.show = lambda *args, **kwargs: plt.close("all")
+    IPython.display.display = lambda *args, **kwargs: None
+    namespace: dict = {}
+    try:
+        for source in _code_cells(ROOT / "notebooks" / NAME):
+            exec(source, namespace)  # noqa: S102
+    finally:
+        plt.show, IPython.display.display = shown, original_display
+        plt.close("all")
+    return namespace
+
+
+def test_claim_the_model_is_two_attention_only_layers_of_eight_heads(lesson: dict) -> None:
+    cfg = lesson["cfg"]
+    assert (cfg.n_layers, cfg.n_heads, cfg.attn_only) == (2, 8, True)
+    assert lesson["fold_gap"] < 1e-3  # folding keeps the predictions
+
+
+def test_claim_the_residual_stream_is_the_sum_of_its_parts(lesson: dict) -> None:
+    final = lesson["final_resid"]
+    learned_positions = lesson["cfg"].positional_embedding_type == "standard"
+    assert lesson["labels"] == ["embed", *(["pos_embed"] if learned_positions else []), "0_attn_out", "1_attn_out"]
+    assert (lesson["parts"].sum(0) - final).abs().max() < 1e-4
+    assert (lesson["head_parts"].sum(0) - final).abs().max() < 1e-4
+    model_4l = lesson["model_4l"]
+    _, cache = model_4l.run_with_cache(model_4l.to_tokens(lesson1.CAT_PROMPT))
+    parts = cache.get_full_resid_decomposition(expand_neurons=False)
+    assert (parts.sum(0) - cache["resid_post", 3]).abs().max() < 1e-4
+
+
+def test_claim_logit_lens_big_drop_on_second_copy_comes_with_layer_1(lesson: dict) -> None:
+    first, second = lesson["first_copy"], lesson["second_copy"]     # [stage]: embeddings, after layer 0, final
+    assert second[1] - second[2] > second[0] - second[1]            # the biggest drop is the last step
+    assert second[1] - second[2] > 1.0
+    assert (first > 4.0).all() and (first > second[2] + 2.0).all()  # the first copy stays hard at every stage
+
+
+def test_claim_largest_direct_logit_attribution_is_a_layer_1_induction_head(lesson: dict) -> None:
+    dla = lesson["dla"]
+    assert lesson["dla_head"][0] == 1
+    assert dla[0].abs().max() < 0.5 * dla[1].max()                  # layer 0 contributes much less directly
+    assert lesson["dla_head"] in lesson["INDUCTION_HEADS"]
+
+
+def test_claim_loss_drops_on_the_second_copy(lesson: dict) -> None:
+    assert lesson["second_loss"] <= 0.5 * lesson["first_loss"]
+
+
+def test_claim_induction_head_in_layer_1_previous_token_head_in_layer_0(lesson: dict) -> None:
+    ind, prev = lesson["IND"], lesson["PREV"]
+    assert ind[0] == 1 and lesson["induction"][ind] >= 0.6
+    assert prev[0] == 0 and lesson["prev_token"][prev] >= 0.6
+    assert lesson["INDUCTION_HEADS"][0] == ind and all(layer == 1 for layer, _ in lesson["INDUCTION_HEADS"])
+    assert lesson["cfg"].n_layers * lesson["cfg"].n_heads == 16      # "sixteen heads"
+
+
+def test_claim_syllabus_example_last_token_attends_to_mat(lesson: dict) -> None:
+    str_tokens = lesson["str_tokens"]
+    assert str_tokens[5] == " the" and str_tokens[6] == " mat" and str_tokens[-1] == " the"
+    assert str_tokens[1] == "The" and str_tokens[8] == " The"       # the capitalised ones are other tokens
+    assert lesson["attn"][-1].argmax().item() == 6
+    assert lesson["prev_attn"][6].argmax().item() == 5
+
+
+def test_claim_previous_token_head_k_composes_most_with_the_induction_head(lesson: dict) -> None:
+    ind, prev, k_comp = lesson["IND"], lesson["PREV"], lesson["k_comp"]
+    assert lesson["ranking"][0] == prev[1]
+    assert k_comp[0, :, ind[0], ind[1]].argmax().item() == prev[1]
+    assert math.isclose(lesson["pair_score"], k_comp[prev + ind].item(), abs_tol=1e-5)
+    assert lesson["pair_score"] > lesson["baseline"].quantile(0.95).item()
+
+
+def test_claim_ablating_induction_heads_brings_back_most_of_the_loss(lesson: dict) -> None:
+    ablation, clean = lesson["ablation"], lesson["ablation"]["nothing ablated"]
+    assert lesson["saved"] > 1.0                                     # the repetition saves a lot of loss ...
+    assert lesson["returned"] >= 0.5                                 # ... and ablation gives most of it back
+    induction_cost = ablation["induction heads"] - clean
+    control_cost = ablation["control heads"] - clean
+    assert control_cost <= 0.5 * induction_cost                      # the control costs far less
+    assert ablation["previous-token head"] - clean > control_cost    # the previous-token head matters more
+    # the lesson's inline hook agrees with the workbook's reference
+    reference = lesson1.ablation_loss_increase(lesson["model"], lesson["rep_tokens"], lesson["INDUCTION_HEADS"], 25)
+    assert math.isclose(reference, induction_cost, abs_tol=1e-4)
+
+
+def test_claim_4l_model_has_an_induction_head_outside_layer_0(lesson: dict) -> None:
+    ind = lesson["IND_4L"]
+    assert lesson["induction_4l"][ind] >= 0.5 and ind[0] >= 1
+
+
+def test_claim_pitfall_the_model_copies_rather_than_follows_the_story(lesson: dict) -> None:
+    next_prob, heads = lesson["next_prob"], lesson["INDUCTION_HEADS"]
+    alone, copied = lesson["bridge_alone"], lesson["bridge_copied"]
+    ablated = next_prob("The cat sat on the bridge. The cat sat on the", " bridge", heads)
+    assert alone < 0.05                                              # an unlikely place without context
+    assert copied >= 5 * alone                                       # "many times more strongly"
+    assert ablated - alone < 0.5 * (copied - alone)                  # most of the boost disappears
