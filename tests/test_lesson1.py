@@ -329,12 +329,14 @@ def test_claim_induction_head_in_layer_1_previous_token_head_in_layer_0(lesson: 
     assert lesson["cfg"].n_layers * lesson["cfg"].n_heads == 16      # "sixteen heads"
 
 
-def test_claim_syllabus_example_last_token_attends_to_mat(lesson: dict) -> None:
+def test_claim_syllabus_example_an_induction_head_attends_to_mat(lesson: dict) -> None:
     str_tokens = lesson["str_tokens"]
     assert str_tokens[5] == " the" and str_tokens[6] == " mat" and str_tokens[-1] == " the"
     assert str_tokens[1] == "The" and str_tokens[8] == " The"       # the capitalised ones are other tokens
-    assert lesson["attn"][-1].argmax().item() == 6
-    assert lesson["prev_attn"][6].argmax().item() == 5
+    assert lesson["TARGET"] == 6
+    assert lesson["CAT_HEAD"] in lesson["INDUCTION_HEADS"]          # "at least one induction head ...
+    assert lesson["attn"][-1].argmax().item() == 6                  # ... puts most of its attention on ' mat'"
+    assert lesson["prev_attn"][6].argmax().item() == 5              # the previous-token head at ' mat' looks at ' the'
 
 
 def test_claim_previous_token_head_k_composes_most_with_the_induction_head(lesson: dict) -> None:
@@ -346,16 +348,17 @@ def test_claim_previous_token_head_k_composes_most_with_the_induction_head(lesso
 
 
 def test_claim_ablating_induction_heads_brings_back_most_of_the_loss(lesson: dict) -> None:
-    ablation, clean = lesson["ablation"], lesson["ablation"]["nothing ablated"]
+    ablation, clean = lesson["ablation"], lesson["clean_loss"]
     assert lesson["saved"] > 1.0                                     # the repetition saves a lot of loss ...
     assert lesson["returned"] >= 0.5                                 # ... and ablation gives most of it back
-    induction_cost = ablation["induction heads"] - clean
-    control_cost = ablation["control heads"] - clean
-    assert control_cost <= 0.5 * induction_cost                      # the control costs far less
-    assert ablation["previous-token head"] - clean > control_cost    # the previous-token head matters more
     # the lesson's inline hook agrees with the workbook's reference
     reference = lesson1.ablation_loss_increase(lesson["model"], lesson["rep_tokens"], lesson["INDUCTION_HEADS"], 25)
-    assert math.isclose(reference, induction_cost, abs_tol=1e-4)
+    assert math.isclose(reference, ablation["all induction heads"] - clean, abs_tol=1e-4)
+
+
+def test_claim_previous_token_head_is_the_layer_0_head_whose_ablation_hurts_most(lesson: dict) -> None:
+    assert lesson["single"][0].argmax().item() == lesson["PREV"][1]
+    assert lesson["single"][lesson["PREV"]] > 0
 
 
 def test_claim_4l_model_has_an_induction_head_outside_layer_0(lesson: dict) -> None:
@@ -364,9 +367,10 @@ def test_claim_4l_model_has_an_induction_head_outside_layer_0(lesson: dict) -> N
 
 
 def test_claim_pitfall_the_model_copies_rather_than_follows_the_story(lesson: dict) -> None:
-    next_prob, heads = lesson["next_prob"], lesson["INDUCTION_HEADS"]
-    alone, copied = lesson["bridge_alone"], lesson["bridge_copied"]
-    ablated = next_prob("The cat sat on the bridge. The cat sat on the", " bridge", heads)
-    assert alone < 0.05                                              # an unlikely place without context
-    assert copied >= 5 * alone                                       # "many times more strongly"
-    assert ablated - alone < 0.5 * (copied - alone)                  # most of the boost disappears
+    story = lesson["story"]
+    alone, _ = story["The cat sat on the"]
+    roof, roof_ablated = story["The cat sat on the roof. The cat sat on the"]
+    assert roof[" roof"] > roof[" mat"]                              # the copy beats "cats sit on mats"
+    assert roof[" roof"] >= 2 * alone[" roof"]                       # well above its no-context probability
+    boost = roof[" roof"] - alone[" roof"]
+    assert roof_ablated[" roof"] - alone[" roof"] < 0.5 * boost     # without induction heads the boost is gone
