@@ -115,7 +115,7 @@ FACT_TEMPLATES = [
     ("[L] can be found in [C]", False),
     ("You can visit [l] in [C]", False),
     ("[L] stands in the city of [C]", False),
-    ("The famous [l] is in [C]", False),
+    ("Everyone knows that [l] is in [C]", False),
     ("Tourists who want to see [l] travel to [C]", False),
     ("[L] is a famous landmark in [C]", True),
     ("To see [l], you have to go to [C]", True),

@@ -40,8 +40,9 @@ MODELS = {
     "attn-only-2l": dict(
         cfg=dict(n_layers=2, d_model=128, n_heads=8, d_head=32, attn_only=True, n_ctx=64,
                  normalization_type="LN", positional_embedding_type="standard"),
-        steps=4000, batch=32, seq_len=64, lr=2e-3,
-        mix=dict(repeat=0.45, short_repeat=0.15, narrative=0.25, ioi=0.05, fact=0.05, review=0.05),
+        steps=2500, batch=32, seq_len=64, lr=2e-3,
+        mix=dict(repeat=0.2, random_repeat=0.3, short_repeat=0.1, narrative=0.25, ioi=0.05, fact=0.05,
+                 review=0.05),
     ),
     "course-4l": dict(
         cfg=dict(n_layers=4, d_model=256, n_heads=8, d_head=32, d_mlp=1024, act_fn="gelu",
@@ -84,6 +85,20 @@ def make_examples(task: str, n: int, seed: int, words: tuple[str, ...]) -> list[
     raise ValueError(task)
 
 
+def random_repeats(tokenizer, n: int, rng: random.Random, length: tuple[int, int] = (10, 30),
+                   repeats: tuple[int, int] = (2, 3)) -> list[list[int]]:
+    """``n`` sequences of tokens drawn uniformly from the whole vocabulary (specials excluded),
+    each repeated: the token-level version of ``corpus.repeat_examples``, so that every token,
+    not only words with a leading space, is seen being copied."""
+    special = set(tokenizer.all_special_ids)
+    allowed = [i for i in range(len(tokenizer)) if i not in special]
+    out = []
+    for _ in range(max(n, 1)):
+        once = rng.choices(allowed, k=rng.randint(*length))
+        out.append(once * rng.randint(*repeats))
+    return out
+
+
 def data_chunk(tokenizer, mix: dict[str, float], seq_len: int, seed: int,
                words: tuple[str, ...]) -> torch.Tensor:
     """``CHUNK_SEQUENCES`` packed sequences ``[n, seq_len]``, each starting with BOS.
@@ -97,21 +112,22 @@ def data_chunk(tokenizer, mix: dict[str, float], seq_len: int, seed: int,
     order = rng.choices(tasks, weights=[mix[t] for t in tasks], k=n_examples)
     for t in order:
         counts[t] += 1
-    texts = {t: make_examples(t, max(counts[t], 1), seed * 31 + i, words) for i, t in enumerate(tasks)}
-    pools = {t: iter(texts[t]) for t in tasks}
-    first = {t: tokenizer(texts[t])["input_ids"] for t in tasks}
-    cont = {t: tokenizer([x if x.startswith(" ") else " " + x for x in texts[t]])["input_ids"] for t in tasks}
+    texts = {t: make_examples(t, max(counts[t], 1), seed * 31 + i, words) for i, t in enumerate(tasks)
+             if t != "random_repeat"}
+    first = {t: tokenizer(texts[t])["input_ids"] for t in texts}
+    cont = {t: tokenizer([x if x.startswith(" ") else " " + x for x in texts[t]])["input_ids"] for t in texts}
+    if "random_repeat" in tasks:
+        first["random_repeat"] = cont["random_repeat"] = random_repeats(tokenizer, counts["random_repeat"], rng)
     index = {t: 0 for t in tasks}
     rows = []
     for _ in range(CHUNK_SEQUENCES):
         row = [tokenizer.bos_token_id]
         while len(row) < seq_len:
             t = rng.choices(tasks, weights=[mix[t] for t in tasks])[0]
-            i = index[t] % len(texts[t])
+            i = index[t] % len(first[t])
             index[t] += 1
             row += first[t][i] if len(row) == 1 else cont[t][i]
         rows.append(row[:seq_len])
-    del pools
     return torch.tensor(rows, dtype=torch.long)
 
 
