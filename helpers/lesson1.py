@@ -27,17 +27,12 @@ IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
 
 # ----------------------------------------------------------------------------- models
 def load_lesson_model(name: str = "attn-only-2l", head_results: bool = True) -> HookedTransformer:
-    """``load_model(name)`` prepared for analysis the way ``HookedTransformer.from_pretrained`` prepares GPT-2.
+    """``load_model(name)`` (LayerNorm folded, as ``from_pretrained`` does) for head-level analysis.
 
-    Folds each LayerNorm's learned scale and bias into the weights that read from it and centres
-    the weights that write to the residual stream (the model's predictions do not change), so that a
-    component's effect on the logits is a plain product with ``model.W_U``. With ``head_results``,
-    also records each head's own output (``cache["result", layer]``: ``[batch, pos, head, d_model]``),
-    which costs memory on large batches.
+    With ``head_results``, also records each head's own output (``cache["result", layer]``:
+    ``[batch, pos, head, d_model]``), which costs memory on large batches.
     """
-    model = load_model(name)
-    model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
-    model.setup()  # re-register the hook points of the LayerNorms that process_weights_ replaced
+    model = load_model(name)  # already processed like from_pretrained (fold_ln=True)
     model.set_use_attn_result(head_results)
     return model
 

@@ -39,14 +39,18 @@ def load_tokenizer():
     return AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> HookedTransformer:
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", fold_ln: bool = True) -> HookedTransformer:
     """Return the ``HookedTransformer`` called ``name``, in eval mode.
 
     Bundled names load from this repository with no network access. ``"gpt2-small"`` uses
     TransformerLens's own ``from_pretrained`` and needs the hub unless it is already cached.
+    With ``fold_ln`` (the default, as in ``from_pretrained``) the weights are processed the way
+    TransformerLens processes GPT-2: each LayerNorm's scale and bias folded into the weights that
+    read from it, and the weights that write to the residual stream centred. Predictions do not
+    change; a component's effect on the logits becomes a plain product with ``model.W_U``.
     """
     if name in ONLINE:
-        return _load_online(name, device)
+        return _load_online(name, device, fold_ln)
     if name not in BUNDLED:
         valid = ", ".join(repr(n) for n in [*BUNDLED, *ONLINE])
         raise ValueError(f"Unknown model {name!r}. Valid names: {valid}.")
@@ -63,6 +67,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> HookedTransfor
     missing = [k for k in missing if not k.endswith(("IGNORE", ".mask"))]
     if missing or unexpected:
         raise ValueError(f"{weights} does not match its config: missing {missing}, unexpected {unexpected}.")
+    if fold_ln:
+        model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
+        model.setup()  # re-register the hook points of the LayerNorms that process_weights_ replaced
     _warn_on_unknown_words(model)
     if device != "cpu":
         model = model.to(device)
@@ -115,7 +122,7 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
         return False
 
 
-def _load_online(name: str, device: str) -> HookedTransformer:
+def _load_online(name: str, device: str, fold_ln: bool = True) -> HookedTransformer:
     if not hub_reachable():
         raise OfflineError(
             f"load_model({name!r}) needs to download {ONLINE[name]} from huggingface.co, which "
@@ -123,4 +130,6 @@ def _load_online(name: str, device: str) -> HookedTransformer:
             f"load_model({DEFAULT_MODEL!r}) ({BUNDLED[DEFAULT_MODEL]}).")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
-        return HookedTransformer.from_pretrained(name, device=device).eval()
+        return HookedTransformer.from_pretrained(name, device=device, fold_ln=fold_ln,
+                                                 center_writing_weights=fold_ln,
+                                                 center_unembed=fold_ln).eval()
