@@ -47,9 +47,13 @@ MODELS = {
     "course-4l": dict(
         cfg=dict(n_layers=4, d_model=256, n_heads=8, d_head=32, d_mlp=1024, act_fn="gelu",
                  n_ctx=96, normalization_type="LN", positional_embedding_type="standard"),
-        steps=3500, batch=24, seq_len=96, lr=1.5e-3,
+        steps=2400, batch=24, seq_len=96, lr=1.5e-3,
         mix=dict(ioi=0.2, fact=0.12, truth=0.1, review=0.12, repeat=0.2, short_repeat=0.05,
                  narrative=0.21),
+        # From this step on, the repeats also come from the whole vocabulary (token level), as for
+        # the 2-layer model: at step 900 no induction head had formed (best score 0.04).
+        later_mix=(900, dict(ioi=0.18, fact=0.1, truth=0.1, review=0.1, repeat=0.1, random_repeat=0.2,
+                             short_repeat=0.05, narrative=0.17)),
     ),
 }
 CHUNK_SEQUENCES = 512       # sequences generated per data chunk (seeded by chunk index)
@@ -197,11 +201,19 @@ def train(name: str, seed: int, steps: int | None, threads: int) -> None:
                                         best_prev_token=prev.max().item()))
         return ind.max().item(), prev.max().item()
 
+    def mix_at(step: int) -> dict[str, float]:
+        switch_step, later = spec.get("later_mix", (None, None))
+        return later if switch_step is not None and step >= switch_step else spec["mix"]
+
     model.train()
-    stream = batches(tokenizer, spec["mix"], spec["seq_len"], spec["batch"], seed, record["step"], words)
+    mix = mix_at(record["step"])
+    stream = batches(tokenizer, mix, spec["seq_len"], spec["batch"], seed, record["step"], words)
     started = time.time() - record["wall_time_s"]
     bar = tqdm(total=total, initial=record["step"], desc=name, mininterval=30)
     while record["step"] < total:
+        if mix_at(record["step"]) is not mix:
+            mix = mix_at(record["step"])
+            stream = batches(tokenizer, mix, spec["seq_len"], spec["batch"], seed, record["step"], words)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(record["step"], total, spec["lr"])
         loss = model(next(stream), return_type="loss")
