@@ -2,11 +2,13 @@
 
 Every function draws with matplotlib, so figures appear in any notebook viewer (JupyterLab,
 VS Code, a static HTML render, GitHub). :func:`attention_viewer` adds an ipywidgets layer/head
-selector on top, and always draws a static copy of the default head below it for viewers that
-do not render widgets.
+selector where widgets run, and a static picture of the default head where they do not.
 """
 from __future__ import annotations
 
+import base64
+import io
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -28,11 +30,13 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
 def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str = "head", ylabel: str = "layer",
             xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None,
             cmap: str | None = None, vmin: float | None = None, vmax: float | None = None,
-            annotate: bool = True, highlight: Sequence[tuple[int, int]] = (), ax: Axes | None = None) -> Axes:
+            annotate: bool = True, highlight: Sequence[tuple[int, int]] = (), cbar_label: str = "",
+            ax: Axes | None = None) -> Axes:
     """Colour a 2-D table, e.g. one score per head: ``scores`` is ``[layer, head]`` (rows, columns).
 
     Values are written in the cells when ``annotate``; cells listed in ``highlight`` as
     ``(row, column)`` get a black frame. Tables with negative values get a red-blue map centred at 0.
+    ``cbar_label`` names the unit of the colour bar (e.g. "logit", "nats").
     """
     values = _numpy(scores)
     n_rows, n_cols = values.shape
@@ -41,7 +45,7 @@ def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str =
         cmap, limit = "RdBu", np.abs(values).max() or 1.0
         vmin, vmax = (-limit if vmin is None else vmin), (limit if vmax is None else vmax)
     image = ax.imshow(values, cmap=cmap or "Blues", vmin=vmin, vmax=vmax, aspect="auto")
-    ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label=cbar_label or None)
     ax.set_xticks(range(n_cols), xticklabels if xticklabels is not None else range(n_cols))
     ax.set_yticks(range(n_rows), yticklabels if yticklabels is not None else range(n_rows))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -92,7 +96,10 @@ def bar(values: dict[str, float] | torch.Tensor | Sequence[float], title: str = 
         labels, values = list(values), list(values.values())
     heights = _numpy(values)
     labels = list(labels) if labels is not None else [str(i) for i in range(len(heights))]
-    ax = _axes(ax, (max(4.0, 0.5 * len(heights) + 2), 3.5))
+    labels = [textwrap.fill(str(label), 14) for label in labels]           # long labels wrap onto more lines
+    longest = max((len(line) for label in labels for line in label.splitlines()), default=0)
+    slot = 0.5 if len(heights) > 8 else max(0.5, 0.09 * longest)            # inches per bar
+    ax = _axes(ax, (max(4.0, slot * len(heights) + 2), 3.5))
     ax.bar(range(len(heights)), heights, color=["tab:red" if h < 0 else "tab:blue" for h in heights])
     ax.set_xticks(range(len(heights)), labels, rotation=90 if len(heights) > 8 else 0)
     if hline is not None:
@@ -102,6 +109,12 @@ def bar(values: dict[str, float] | torch.Tensor | Sequence[float], title: str = 
     return ax
 
 
+def _short_token(token: str, width: int = 12) -> str:
+    """``repr(token)``, shortened in the middle with an ellipsis so that both quotes stay visible."""
+    text = repr(token)
+    return text if len(text) <= width else text[: width - 2] + "…" + text[-1]
+
+
 def attention_plot(pattern: torch.Tensor | np.ndarray, str_tokens: Sequence[str], title: str = "", *,
                    ax: Axes | None = None) -> Axes:
     """Static heat map of one head's attention: ``pattern`` is ``[query, key]`` for one prompt.
@@ -109,7 +122,7 @@ def attention_plot(pattern: torch.Tensor | np.ndarray, str_tokens: Sequence[str]
     Row ``q`` shows how the token at position ``q`` spreads its attention over positions ``0..q``.
     """
     values = _numpy(pattern)
-    labels = [f"{i}:{t!r}"[: 14] for i, t in enumerate(str_tokens)]
+    labels = [f"{i}:{_short_token(t)}" for i, t in enumerate(str_tokens)]
     size = 2.5 + 0.32 * len(labels)
     ax = _axes(ax, (size + 1, size))
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1)
@@ -126,8 +139,10 @@ def attention_viewer(patterns: torch.Tensor, str_tokens: Sequence[str], layer: i
     ``patterns`` is ``[n_layers, n_heads, query, key]`` for one prompt, e.g.
     ``torch.stack([cache["pattern", l][0] for l in range(model.cfg.n_layers)])``.
 
-    Shows an ipywidgets selector (interactive in JupyterLab, Notebook, VS Code), then, below it, a
-    static plot of ``(layer, head)`` that every viewer shows, widgets or not.
+    Shows an ipywidgets selector (interactive in JupyterLab, Notebook, VS Code). The selector and a
+    PNG of ``(layer, head)`` go out as *one* output with two forms, so a front end that runs
+    widgets shows only the selector, and any other viewer (GitHub, nbviewer, a static HTML render)
+    shows only the picture. Without ipywidgets, the plain static plot is drawn.
     """
     from IPython.display import display
 
@@ -149,9 +164,14 @@ def attention_viewer(patterns: torch.Tensor, str_tokens: Sequence[str], layer: i
         layer_box.observe(redraw, names="value")
         head_box.observe(redraw, names="value")
         redraw()
-        display(widgets.VBox([widgets.HBox([layer_box, head_box]), output]))
-    except ImportError:  # no ipywidgets: the static plot below is all there is
-        pass
-    attention_plot(patterns[layer, head], str_tokens,
-                   f"layer {layer}, head {head} (static copy, shown even where widgets are not)")
-    plt.show()
+        view = widgets.VBox([widgets.HBox([layer_box, head_box]), output])._repr_mimebundle_()
+    except ImportError:  # no ipywidgets: a static plot is all there is
+        attention_plot(patterns[layer, head], str_tokens, f"layer {layer}, head {head}")
+        plt.show()
+        return
+    # One output with two forms: front ends that run widgets show the selector, others the picture.
+    figure = attention_plot(patterns[layer, head], str_tokens, f"layer {layer}, head {head}").figure
+    png = io.BytesIO()
+    figure.savefig(png, format="png", bbox_inches="tight")
+    plt.close(figure)
+    display({**view, "image/png": base64.b64encode(png.getvalue()).decode("ascii")}, raw=True)

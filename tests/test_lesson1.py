@@ -275,10 +275,15 @@ def lesson() -> dict:
     original_display = IPython.display.display
     plt.show = lambda *args, **kwargs: plt.close("all")
     IPython.display.display = lambda *args, **kwargs: None
-    namespace: dict = {}
+    namespace: dict = {"_failed_4l": None}
     try:
         for source in _code_cells(ROOT / "notebooks" / NAME):
-            exec(source, namespace)  # noqa: S102
+            try:
+                exec(source, namespace)  # noqa: S102
+            except AssertionError as error:
+                if "course-4l" not in str(error):
+                    raise
+                namespace["_failed_4l"] = str(error)   # the 4-layer cell's own check: its test reports it
     finally:
         plt.show, IPython.display.display = shown, original_display
         plt.close("all")
@@ -319,6 +324,21 @@ def test_claim_largest_direct_logit_attribution_is_a_layer_1_induction_head(less
 
 def test_claim_loss_drops_on_the_second_copy(lesson: dict) -> None:
     assert lesson["second_loss"] <= 0.5 * lesson["first_loss"]
+    # "ends a little above the even-bets ln(4150) = 8.33" (checked by the logit lens's final stage)
+    if lesson["first_copy"][-1] > math.log(lesson["cfg"].d_vocab):
+        assert lesson["first_copy"][-1] < math.log(lesson["cfg"].d_vocab) + 1.0
+    per_token, half = lesson["per_token"].mean(0), lesson["HALF"]
+    # "at the dashed line the loss already falls part of the way"
+    assert per_token[half + 1:].mean() < per_token[half] < per_token[1:half].mean() - 1.0
+    # "across the second copy the loss creeps back up a little"
+    second = per_token[half + 1:]
+    assert second[-5:].mean() > second[:5].mean() and second.max() < 0.5
+
+
+def test_claim_every_layer_1_head_is_an_induction_head(lesson: dict) -> None:
+    cfg = lesson["cfg"]
+    assert sorted(lesson["INDUCTION_HEADS"]) == [(1, h) for h in range(cfg.n_heads)]
+    assert (lesson["induction"][1] > 0.9).all()                      # "each scoring above 0.9"
 
 
 def test_claim_induction_head_in_layer_1_previous_token_head_in_layer_0(lesson: dict) -> None:
@@ -336,6 +356,11 @@ def test_claim_syllabus_example_an_induction_head_attends_to_mat(lesson: dict) -
     assert lesson["TARGET"] == 6
     assert lesson["CAT_HEAD"] in lesson["INDUCTION_HEADS"]          # "at least one induction head ...
     assert lesson["attn"][-1].argmax().item() == 6                  # ... puts most of its attention on ' mat'"
+    # heads that skip ' mat' park on a default: BOS or the last token itself
+    last = len(str_tokens) - 1
+    assert set(lesson["looks_most"].tolist()) <= {0, 6, last} and {0, last} & set(lesson["looks_most"].tolist())
+    # "' mat' is the top guess, yet it gets far less than the share of attention the head put on it"
+    assert lesson["p_mat"] is not None and lesson["p_mat"] < lesson["attn"][-1, 6].item()
     assert lesson["prev_attn"][6].argmax().item() == 5              # the previous-token head at ' mat' looks at ' the'
 
 
@@ -345,23 +370,44 @@ def test_claim_previous_token_head_k_composes_most_with_the_induction_head(lesso
     assert k_comp[0, :, ind[0], ind[1]].argmax().item() == prev[1]
     assert math.isclose(lesson["pair_score"], k_comp[prev + ind].item(), abs_tol=1e-5)
     assert lesson["pair_score"] > lesson["baseline"].quantile(0.95).item()
+    # "the framed cell does not stand out in its row, because the whole row is high"; high rows are prev-token heads
+    row_means = k_comp[0, :, 1, :].mean(-1)
+    assert k_comp[0, prev[1], 1, :].min() > lesson["baseline"].quantile(0.95).item()
+    high_rows = set(row_means.argsort(descending=True)[:2].tolist())
+    assert high_rows <= set((lesson["prev_token"][0] >= 0.5).nonzero()[:, 0].tolist())
 
 
-def test_claim_ablating_induction_heads_brings_back_most_of_the_loss(lesson: dict) -> None:
+def test_claim_ablating_induction_heads_brings_back_all_of_the_loss(lesson: dict) -> None:
     ablation, clean = lesson["ablation"], lesson["clean_loss"]
     assert lesson["saved"] > 1.0                                     # the repetition saves a lot of loss ...
-    assert lesson["returned"] >= 0.5                                 # ... and ablation gives most of it back
+    assert 1.0 <= lesson["returned"] < 1.5                           # ... "all of it back, and a little more"
+    # "the same as deleting layer 1": the logit lens's "after layer 0" stage is about as bad
+    assert abs(ablation["all induction heads"] - lesson["second_copy"][1].item()) < 1.0
     # the lesson's inline hook agrees with the workbook's reference
     reference = lesson1.ablation_loss_increase(lesson["model"], lesson["rep_tokens"], lesson["INDUCTION_HEADS"], 25)
     assert math.isclose(reference, ablation["all induction heads"] - clean, abs_tol=1e-4)
 
 
-def test_claim_previous_token_head_is_the_layer_0_head_whose_ablation_hurts_most(lesson: dict) -> None:
-    assert lesson["single"][0].argmax().item() == lesson["PREV"][1]
-    assert lesson["single"][lesson["PREV"]] > 0
+def test_claim_ablations_layer_1_heads_back_each_other_up_previous_token_head_hurts(lesson: dict) -> None:
+    single, prev, dla = lesson["single"], lesson["PREV"], lesson["dla"]
+    team = lesson["ablation"]["all induction heads"] - lesson["clean_loss"]
+    assert single[1].max() < 0.1 * team                              # each alone matters little
+    assert single[prev] > 0.5 and single[prev] > 5 * single[1].max() # the previous-token head hurts clearly ...
+    assert dla[prev].abs() < 0.5 * dla[1].max()                      # ... though its direct push is small
+    assert (lesson["prev_token"][0] >= 0.5).sum() >= 2               # "a second previous-token head"
+
+
+def test_claim_the_layer_0_head_that_hurts_most_attends_to_itself_and_feeds_queries(lesson: dict) -> None:
+    head = lesson["SELF_HEAD"]
+    assert head[0] == 0 and lesson["single"][0].argmax().item() == head[1]
+    assert lesson["prev_token"][head] < 0.3                          # "not a previous-token head at all"
+    assert lesson["self_attention"][head[1]] > 0.5                   # "attends to its own position"
+    assert lesson["q_comp"].argmax().item() == head[1]               # "composes most with the induction head's queries"
+    assert lesson["q_comp"][head[1]] > lesson["baseline"].quantile(0.95).item()
 
 
 def test_claim_4l_model_has_an_induction_head_outside_layer_0(lesson: dict) -> None:
+    assert lesson["_failed_4l"] is None, lesson["_failed_4l"]
     ind = lesson["IND_4L"]
     assert lesson["induction_4l"][ind] >= 0.5 and ind[0] >= 1
 
@@ -373,4 +419,10 @@ def test_claim_pitfall_the_model_copies_rather_than_follows_the_story(lesson: di
     assert roof[" roof"] > roof[" mat"]                              # the copy beats "cats sit on mats"
     assert roof[" roof"] >= 2 * alone[" roof"]                       # well above its no-context probability
     boost = roof[" roof"] - alone[" roof"]
-    assert roof_ablated[" roof"] - alone[" roof"] < 0.5 * boost     # without induction heads the boost is gone
+    assert alone[" mat"] > alone[" roof"]                            # "with no earlier sentence it rates mat above roof"
+    # ablated: compare with the *ablated* no-context row: the earlier sentence makes no difference
+    _, alone_ablated = story["The cat sat on the"]
+    _, mat_ablated = story["The cat sat on the mat. The cat sat on the"]
+    assert abs(roof_ablated[" roof"] - alone_ablated[" roof"]) < 0.2 * boost
+    assert abs(roof_ablated[" roof"] - mat_ablated[" roof"]) < 0.2 * boost
+    assert abs(roof_ablated[" mat"] - mat_ablated[" mat"]) < 0.2 * boost
