@@ -180,7 +180,9 @@ def _diagnose(got: Any, want: Any, mistakes: list[tuple[Any, str]], *, on_case: 
     for mistake_output, message in mistakes:
         if same(got, mistake_output) and not same(want, mistake_output):
             return f"{message}{on_case}"
-    return problem + (f". Hint: {hint}" if hint else "")
+    if not hint:
+        return problem
+    return problem + (" " if problem.endswith((".", "?", "!")) else ". ") + f"Hint: {hint}"
 
 
 _FAILED = object()
@@ -194,8 +196,16 @@ def _try(wrong_fn: Callable[..., Any], case: Case) -> Any:
         return _FAILED
 
 
+def _is_cache(x: Any) -> bool:
+    """True for a TransformerLens ``ActivationCache`` (checked by name: no import needed)."""
+    return type(x).__name__ == "ActivationCache" and isinstance(getattr(x, "cache_dict", None), dict)
+
+
 def _copy_inputs(x: Any) -> Any:
-    """Copy tensors and arrays (inside tuples, lists, dicts) so an in-place edit cannot leak."""
+    """Copy tensors, arrays and activation caches (inside tuples, lists, dicts) so an in-place edit cannot leak."""
+    if _is_cache(x):
+        return type(x)({key: _copy_inputs(value) for key, value in x.cache_dict.items()}, x.model,
+                       has_batch_dim=x.has_batch_dim)
     if isinstance(x, torch.Tensor):
         return x.clone()
     if isinstance(x, np.ndarray):
@@ -205,6 +215,39 @@ def _copy_inputs(x: Any) -> Any:
     if isinstance(x, dict):
         return {key: _copy_inputs(value) for key, value in x.items()}
     return x  # models and other objects are shared, not copied
+
+
+def _changed_input(copy: Any, original: Any, path: str = "") -> str | None:
+    """Where ``copy`` (what the learner received) no longer equals ``original``, or None."""
+    if _is_cache(copy):
+        return _changed_input(copy.cache_dict, original.cache_dict, path)
+    if isinstance(copy, torch.Tensor):
+        same = copy.shape == original.shape and torch.equal(copy, original)
+        return None if same else (path or "a tensor")
+    if isinstance(copy, np.ndarray):
+        return None if np.array_equal(copy, original) else (path or "an array")
+    if isinstance(copy, (tuple, list)):
+        for i, (c, o) in enumerate(zip(copy, original)):
+            if (where := _changed_input(c, o, f"{path}[{i}]" if path else f"argument {i + 1}")) is not None:
+                return where
+    if isinstance(copy, dict):
+        for key in original:
+            if key in copy and (where := _changed_input(copy[key], original[key], f"{path}[{key!r}]")) is not None:
+                return where
+    return None
+
+
+def _attached_hooks(x: Any) -> list:
+    """The TransformerLens models among ``x`` (args, kwargs) that have hooks attached right now."""
+    if isinstance(x, (tuple, list)):
+        return [model for item in x for model in _attached_hooks(item)]
+    if isinstance(x, dict):
+        return [model for item in x.values() for model in _attached_hooks(item)]
+    hook_dict = getattr(x, "hook_dict", None)
+    if isinstance(hook_dict, dict) and any(getattr(hp, "fwd_hooks", None) or getattr(hp, "bwd_hooks", None)
+                                           for hp in hook_dict.values()):
+        return [x]
+    return []
 
 
 def _short(error: BaseException) -> str:
@@ -241,13 +284,22 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
     for i, case in enumerate(cases):
         label = case.label or f"#{i + 1}"
         want = reference_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+        hooked_before = {id(model) for model in _attached_hooks((case.args, case.kwargs))}
+        args, kwargs = _copy_inputs(case.args), _copy_inputs(case.kwargs)
         try:
-            got = learner_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+            got = learner_fn(*args, **kwargs)
         except NotImplementedError:
             return _report(False, f"{name}: not implemented yet — "
                                   "replace the `raise NotImplementedError` line with your code.")
         except Exception as error:  # noqa: BLE001 - any learner error becomes one line, not a traceback
             return _report(False, f"{name} raised {_short(error)} on case '{label}'")
+        finally:
+            left = [m for m in _attached_hooks((case.args, case.kwargs)) if id(m) not in hooked_before]
+            for model in left:
+                model.reset_hooks(including_permanent=False)   # leave the check's models clean
+        if left:
+            return _report(False, f"{name}: you left hooks attached to the model on case '{label}': use "
+                                  "model.run_with_hooks(..., fwd_hooks=...), or call model.reset_hooks() when done")
         options = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
         problem = _diagnose(got, want, [], **options)
         if problem and known_mistakes:  # run the wrong functions only when they can explain a failure
@@ -256,6 +308,10 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
             problem = _diagnose(got, want, mistakes, **options)
         if problem:
             return _report(False, f"{name}: {problem}")
+        where = _changed_input(args, case.args) or _changed_input(kwargs, case.kwargs)
+        if where is not None:  # a right answer that wrote into its inputs (a wrong one gets its own message)
+            return _report(False, f"{name}: you modified your input in place ({where}) on case '{label}': use "
+                                  ".clone(), or write resid = resid + ... instead of resid += ...")
     return _report(True, f"{name}: passed all {len(cases)} case{'s' if len(cases) != 1 else ''}.")
 
 

@@ -124,12 +124,19 @@ def _rebuild_cases() -> list[Case]:
     two, four, tiny = _model("attn-only-2l"), _model("course-4l"), _model("tiny-gpt2-like")
     random_tokens = torch.randint(0, 50, (2, 12), generator=torch.Generator().manual_seed(0))
     return [
-        Case((_component_cache("attn-only-2l", two.to_tokens(CAT_PROMPT)), two), label="2-layer model, cat prompt"),
+        Case((_component_cache("attn-only-2l", two.to_tokens(CAT_PROMPT)), two),
+             label=f"2-layer model ({_positions(two)}), cat prompt"),
         Case((_component_cache("course-4l", four.to_tokens([CAT_PROMPT, IOI_PROMPT])), four),
-             label="4-layer model with MLPs, 2 prompts"),
+             label=f"4-layer model with MLPs ({_positions(four)}), 2 prompts"),
         Case((_component_cache("tiny-gpt2-like", random_tokens), tiny),
-             label="tiny GPT-2-like model with learned positions"),
+             label=f"tiny GPT-2-like model with MLPs ({_positions(tiny)})"),
     ]
+
+
+def _positions(model: HookedTransformer) -> str:
+    """How a model encodes positions, for case labels: says when there is no pos_embed in the cache."""
+    kind = model.cfg.positional_embedding_type
+    return "learned positions, pos_embed" if kind == "standard" else f"{kind} positions, no pos_embed"
 
 
 def _rebuild_mistake(embed: bool = True, pos: bool = True, mlp: bool = True, layers_short: int = 0):
@@ -215,6 +222,9 @@ def check_head_logit_attribution(fn) -> CheckResult:
 
 
 # ----------------------------------------------------------------------------- exercise 3
+N_LAYERS_MSG = ("you used a fixed number of layers (the workbook model's model.cfg.n_layers is 2): use the "
+                "n_layers argument, the check also hands you caches of other models")
+
 def previous_token_scores(cache: ActivationCache, n_layers: int) -> torch.Tensor:
     """Mean attention of every head from each position to the one just before it: ``[n_layers, n_heads]``.
 
@@ -276,9 +286,9 @@ def _previous_token_cases() -> list[Case]:
     ]
 
 
-def _previous_token_offset(offset: int, start: int = 1):
+def _previous_token_offset(offset: int, start: int = 1, stop: int | None = None):
     def wrong(cache: ActivationCache, n_layers: int) -> torch.Tensor:
-        return torch.stack([cache["pattern", layer].diagonal(offset=offset, dim1=-2, dim2=-1)[..., start:]
+        return torch.stack([cache["pattern", layer].diagonal(offset=offset, dim1=-2, dim2=-1)[..., start:stop]
                             .mean((0, -1)) for layer in range(n_layers)])
     return wrong
 
@@ -295,8 +305,16 @@ def check_previous_token_scores(fn) -> CheckResult:
         "bos": (_previous_token_offset(-1, start=0), "you counted position 1's attention to the BOS token: heads "
                                                       "park unneeded attention on BOS, so leave query position 1 out "
                                                       "(drop the first entry of the diagonal)"),
+        "last_missing": (_previous_token_offset(-1, stop=-1), "you left out the last query position: average over "
+                                                               "every q from 2 to pos - 1, the last one included "
+                                                               "(range(2, pos) or diagonal[..., 1:])"),
+        "dropped_last": (_previous_token_offset(-1, start=0, stop=-1), "you dropped the last entry of the diagonal "
+                                                                        "instead of the first: the first entry is query "
+                                                                        "1 (previous token BOS), so use [..., 1:]"),
+        "fixed_layers": (lambda cache, n_layers: previous_token_scores(cache, 2), N_LAYERS_MSG),
     }, hint="cache['pattern', layer] is [batch, head, query, key]; take diagonal(offset=-1, dim1=-2, dim2=-1), "
-            "drop its first entry (query 1, whose previous token is BOS) and average over batch and positions")
+            "drop its first entry (query 1, whose previous token is BOS) and average over batch and positions; "
+            "with a loop, average pattern[:, :, q, q - 1] over q = 2 .. pos - 1, for layer in range(n_layers)")
 
 
 # ----------------------------------------------------------------------------- exercise 4
@@ -345,8 +363,10 @@ def check_induction_scores(fn) -> CheckResult:
              for layer in range(n_layers)]),
             "you swapped query and key (all zeros: a causal model never attends forward): the pattern is "
             "[batch, head, query, key], so use a negative diagonal offset"),
+        "fixed_layers": (lambda cache, n_layers, half_len: induction_scores(cache, 2, half_len), N_LAYERS_MSG),
     }, hint="for query q in the second copy the key is q - half_len + 1: "
-            "pattern.diagonal(offset=1 - half_len, dim1=-2, dim2=-1), keeping only second-copy queries")
+            "pattern.diagonal(offset=1 - half_len, dim1=-2, dim2=-1), keeping only second-copy queries; "
+            "with a loop, average pattern[:, :, q, q - half_len + 1] over q = half_len + 1 .. 2 * half_len")
 
 
 # ----------------------------------------------------------------------------- exercise 5
@@ -374,7 +394,7 @@ def _ablation_cases() -> list[Case]:
 
 
 def _ablation_mistake(index_pos: bool = False, every_layer: bool = False, whole_layer: bool = False,
-                      all_tokens: bool = False, flipped: bool = False):
+                      all_tokens: bool = False, flipped: bool = False, with_first: bool = False):
     def wrong(model: HookedTransformer, tokens: torch.Tensor, heads: list[Head], half_len: int) -> float:
         def hook(act: torch.Tensor, hook) -> torch.Tensor:
             for layer, head in heads:
@@ -389,7 +409,7 @@ def _ablation_mistake(index_pos: bool = False, every_layer: bool = False, whole_
         layers = range(model.cfg.n_layers) if every_layer else sorted({layer for layer, _ in heads})
         name = "attn_out" if whole_layer else "z"
         hooks = [(get_act_name(name, layer), hook) for layer in layers] if heads else []
-        start = 0 if all_tokens else half_len + 1
+        start = 0 if all_tokens else half_len if with_first else half_len + 1
         with torch.no_grad():
             clean = model(tokens, return_type="loss", loss_per_token=True)[:, start:].mean().item()
             ablated = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
@@ -412,6 +432,9 @@ def check_ablation_loss_increase(fn) -> CheckResult:
         "all_tokens": (_ablation_mistake(all_tokens=True), "you averaged the loss over the whole sequence: measure "
                                                            "the second copy only, loss_per_token[:, half_len + 1:]"),
         "flipped": (_ablation_mistake(flipped=True), "the sign is flipped: return ablated loss minus clean loss"),
+        "with_first": (_ablation_mistake(with_first=True), "you included the second copy's first token, which "
+                                                           "nothing in the context can predict: start at half_len + 1, "
+                                                           "loss_per_token[:, half_len + 1:]"),
     }, hint="zero z[:, :, head] in a hook on get_act_name('z', layer), run model.run_with_hooks(tokens, "
             "return_type='loss', loss_per_token=True, fwd_hooks=...) and compare with the clean run")
 

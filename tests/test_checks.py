@@ -174,3 +174,24 @@ def test_check_value_known_mistake_and_custom_compare() -> None:
     unordered = lambda a, b: sorted(a) == sorted(b)  # noqa: E731
     assert check_value([3, 1, 2], [1, 2, 3], name="heads", compare=unordered).passed
     assert "wrong values" in check_value([3, 1], [1, 2], name="heads", compare=unordered).message
+
+
+def test_hint_follows_a_question_without_a_stray_full_stop() -> None:
+    from helpers.checks import check_function
+
+    result = check_function(lambda x: x[None], lambda x: x, [(torch.zeros(2, 3),)], name="f", hint="do it")
+    assert "?. Hint" not in result.message and "? Hint: do it" in result.message
+
+
+def test_in_place_edit_of_an_input_is_reported_and_does_not_leak() -> None:
+    from helpers.checks import check_function
+
+    original = torch.ones(3)
+
+    def learner(x):
+        x += 1
+        return x - 1
+
+    result = check_function(learner, lambda x: x.clone(), [(original,)], name="f")
+    assert not result.passed and "modified your input in place" in result.message
+    assert torch.equal(original, torch.ones(3))

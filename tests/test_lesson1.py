@@ -90,6 +90,17 @@ def _rebuild(embed=True, pos=True, mlp=True, short=0, shortcut=False):
     return learner
 
 
+def _rebuild_in_place(cache, model):
+    resid = cache["embed"]                  # no .clone(): += below writes into the cache
+    if model.cfg.positional_embedding_type == "standard":
+        resid += cache["pos_embed"]
+    for layer in range(model.cfg.n_layers):
+        resid += cache["attn_out", layer]
+        if not model.cfg.attn_only:
+            resid += cache["mlp_out", layer]
+    return resid
+
+
 def _dla(no_scale=False, shift=0, transpose=False, sign=1):
     def learner(cache, model, token_id, pos):
         p = pos + shift
@@ -102,10 +113,11 @@ def _dla(no_scale=False, shift=0, transpose=False, sign=1):
     return learner
 
 
-def _prev(offset=-1, start=1, transpose=False):
+def _prev(offset=-1, start=1, stop=None, transpose=False, fixed_layers=None):
     def learner(cache, n_layers):
-        out = torch.stack([cache["pattern", layer].diagonal(offset=offset, dim1=-2, dim2=-1)[..., start:].mean((0, 2))
-                           for layer in range(n_layers)])
+        n_layers = fixed_layers or n_layers
+        out = torch.stack([cache["pattern", layer].diagonal(offset=offset, dim1=-2, dim2=-1)[..., start:stop]
+                           .mean((0, 2)) for layer in range(n_layers)])
         return out.T if transpose else out
     return learner
 
@@ -120,7 +132,8 @@ def _induction(shift=0, first_q=None, key_offset=1):
     return learner
 
 
-def _ablate(z_index="head", every_layer=False, whole_layer=False, all_tokens=False, flip=False, tensor=False):
+def _ablate(z_index="head", every_layer=False, whole_layer=False, all_tokens=False, flip=False, tensor=False,
+            with_first=False, add_hook=False):
     def learner(model, tokens, heads, half_len):
         def hook(act, hook):
             for layer, head in heads:
@@ -134,9 +147,15 @@ def _ablate(z_index="head", every_layer=False, whole_layer=False, all_tokens=Fal
             return act
         layers = range(model.cfg.n_layers) if every_layer else {layer for layer, _ in heads}
         hooks = [(utils.get_act_name("attn_out" if whole_layer else "z", layer), hook) for layer in layers] if heads else []
-        keep = slice(None) if all_tokens else slice(half_len + 1, None)
+        keep = slice(None) if all_tokens else slice(half_len if with_first else half_len + 1, None)
         clean = model(tokens, return_type="loss", loss_per_token=True)[:, keep].mean()
-        ablated = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True, fwd_hooks=hooks)[:, keep].mean()
+        if add_hook:                        # hooks added by hand and never removed
+            for name, fn in hooks:
+                model.add_hook(name, fn)
+            ablated = model(tokens, return_type="loss", loss_per_token=True)[:, keep].mean()
+        else:
+            ablated = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
+                                           fwd_hooks=hooks)[:, keep].mean()
         change = clean - ablated if flip else ablated - clean
         return change if tensor else change.item()
     return learner
@@ -172,6 +191,7 @@ WRONG_ANSWERS = [
     ("rebuild_residual_stream", _rebuild(pos=False), ["left out the positional embedding", "learned positions"]),
     ("rebuild_residual_stream", _rebuild(short=1), ["stopped one layer early"]),
     ("rebuild_residual_stream", _rebuild(shortcut=True), ["raised KeyError", "resid_post"]),
+    ("rebuild_residual_stream", _rebuild_in_place, ["modified your input in place", "hook_embed", ".clone()"]),
     ("head_logit_attribution", _dla(no_scale=True), ["skipped the final LayerNorm"]),
     ("head_logit_attribution", _dla(shift=-1), ["one position too early"]),
     ("head_logit_attribution", _dla(transpose=True), ["returned shape (8, 2), expected (2, 8)", "looks transposed"]),
@@ -180,17 +200,24 @@ WRONG_ANSWERS = [
     ("previous_token_scores", _prev(offset=1, start=0), ["attention to the *next* token", "[query, key]"]),
     ("previous_token_scores", _prev(start=0), ["attention to the BOS token", "query position 1"]),
     ("previous_token_scores", _prev(transpose=True), ["looks transposed"]),
+    ("previous_token_scores", _prev(stop=-1), ["left out the last query position"]),
+    ("previous_token_scores", _prev(start=0, stop=-1), ["dropped the last entry", "instead of the first"]),
+    ("previous_token_scores", _prev(fixed_layers=2), ["use the n_layers argument"]),
     ("induction_scores", _induction(key_offset=0), ["earlier copy of the *same* token", "offset 1 - half_len"]),
     ("induction_scores", _induction(first_q=lambda h: h, shift=-1), ["shifted by one", "BOS token"]),
     ("induction_scores", _induction(first_q=lambda h: h - 1), ["queries in the first copy"]),
     ("induction_scores", lambda cache, n_layers, half_len: torch.zeros(n_layers, cache["pattern", 0].shape[1]),
      ["swapped query and key"]),
+    ("induction_scores", lambda cache, n_layers, half_len: _induction()(cache, 2, half_len),
+     ["use the n_layers argument"]),
     ("ablation_loss_increase", _ablate(z_index="pos"), ["zeroed a position, not a head", "z[:, :, head]"]),
     ("ablation_loss_increase", _ablate(every_layer=True), ["in every layer"]),
     ("ablation_loss_increase", _ablate(whole_layer=True), ["whole layer's attention output"]),
     ("ablation_loss_increase", _ablate(all_tokens=True), ["whole sequence", "half_len + 1"]),
     ("ablation_loss_increase", _ablate(flip=True), ["sign is flipped"]),
     ("ablation_loss_increase", _ablate(tensor=True), ["expected a number", "(use .item())"]),
+    ("ablation_loss_increase", _ablate(with_first=True), ["second copy's first token", "half_len + 1"]),
+    ("ablation_loss_increase", _ablate(add_hook=True), ["left hooks attached", "reset_hooks()"]),
     ("k_composition_score", _composition(mode="Q"), ["Q-composition"]),
     ("k_composition_score", _composition(mode="V"), ["V-composition"]),
     ("k_composition_score", _composition(normalise=False), ["divide by the two matrices' norms"]),
@@ -212,6 +239,15 @@ def test_wrong_answer_is_rejected_with_its_message(name: str, learner, expected:
     for part in expected:
         assert part in result.message, result.message
     assert "Traceback" not in capsys.readouterr().out
+
+
+def test_checks_clean_up_after_a_learner_who_breaks_their_inputs() -> None:
+    """Hooks left behind are removed and mutated inputs never reach the cached cases: the next check passes."""
+    assert not CHECKS["ablation_loss_increase"](_ablate(add_hook=True)).passed
+    assert not any(hp.fwd_hooks for hp in lesson1._model("attn-only-2l").hook_dict.values())
+    assert CHECKS["ablation_loss_increase"](lesson1.ablation_loss_increase).passed
+    assert not CHECKS["rebuild_residual_stream"](_rebuild_in_place).passed
+    assert CHECKS["rebuild_residual_stream"](lesson1.rebuild_residual_stream).passed
 
 
 def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
