@@ -47,7 +47,7 @@ MODELS = {
     "course-4l": dict(
         cfg=dict(n_layers=4, d_model=256, n_heads=8, d_head=32, d_mlp=1024, act_fn="gelu",
                  n_ctx=96, normalization_type="LN", positional_embedding_type="standard"),
-        steps=2400, batch=24, seq_len=96, lr=1.5e-3,
+        steps=4000, batch=24, seq_len=96, lr=1.5e-3,
         mix=dict(ioi=0.2, fact=0.12, truth=0.1, review=0.12, repeat=0.2, short_repeat=0.05,
                  narrative=0.21),
         # From this step on, the repeats also come from the whole vocabulary (token level), as for
