@@ -30,7 +30,13 @@ EXERCISES = ["rebuild_residual_stream", "head_logit_attribution", "previous_toke
              "ablation_loss_increase", "k_composition_score", "induction_targets"]
 CHECKS = {name: getattr(lesson1, f"check_{name}") for name in EXERCISES}
 
-torch.set_grad_enabled(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    """No gradients in this module's tests (without leaking that global switch to other modules)."""
+    with torch.no_grad():
+        yield
 
 
 def _code_cells(path: Path) -> list[str]:
