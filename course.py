@@ -64,7 +64,8 @@ def ensure_environment() -> Path:
 
 
 def lab(python: Path, extra: list[str]) -> int:
-    return run([python, "-m", "jupyter", "lab", "--notebook-dir", ROOT, *extra])
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers
+    return run([python, "-m", "jupyter", "lab", "--notebook-dir", ROOT, *as_root, *extra])
 
 
 def test(python: Path, extra: list[str]) -> int:
