@@ -49,7 +49,9 @@ def _workbook_functions(path: Path) -> dict:
     """Run the setup cell and the exercise cells of a workbook; return its namespace."""
     cells = _code_cells(path)
     namespace: dict = {}
+    grad_enabled = torch.is_grad_enabled()
     exec(cells[0], namespace)  # setup: imports, model, caches  # noqa: S102
+    torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel
     for source in cells:
         if any(f"def {name}(" in source for name in EXERCISES):
             exec(source, namespace)  # noqa: S102
@@ -318,6 +320,7 @@ def lesson() -> dict:
     plt.show = lambda *args, **kwargs: plt.close("all")
     IPython.display.display = lambda *args, **kwargs: None
     namespace: dict = {"_failed_4l": None}
+    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel
     try:
         for source in _code_cells(ROOT / "notebooks" / NAME):
             try:
@@ -329,6 +332,7 @@ def lesson() -> dict:
     finally:
         plt.show, IPython.display.display = shown, original_display
         plt.close("all")
+        torch.set_grad_enabled(grad_enabled)
     return namespace
 
 
