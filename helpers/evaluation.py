@@ -19,7 +19,8 @@ def last_token_logits(model: HookedTransformer, prompts: list[str], batch_size: 
     for i in range(0, len(prompts), batch_size):
         chunk = prompts[i:i + batch_size]
         tokens = model.to_tokens(chunk, padding_side="right")                # [batch, pos]
-        lengths = torch.tensor([model.to_tokens(p).shape[1] for p in chunk])
+        # Right padding uses the pad token after each prompt; position 0 is BOS, never padding.
+        lengths = 1 + (tokens[:, 1:] != model.tokenizer.pad_token_id).sum(-1)
         with torch.no_grad():
             logits = model(tokens)                                           # [batch, pos, d_vocab]
         rows.append(logits[torch.arange(len(chunk)), lengths - 1])

@@ -82,8 +82,6 @@ def make_examples(task: str, n: int, seed: int, words: tuple[str, ...]) -> list[
         return [e.text for e in corpus.repeat_examples(n, seed, words)]
     if task == "short_repeat":    # short sequences repeated a few times, for short contexts
         return [e.text for e in corpus.repeat_examples(n, seed, words, length=(4, 10), repeats=(2, 4))]
-    if task == "alternation":     # " a b a b a b ...": rewards attending to the previous token
-        return [e.text for e in corpus.repeat_examples(n, seed, words, length=(2, 2), repeats=(6, 15))]
     if task == "narrative":
         return [e.text for e in corpus.narrative_examples(n, seed)]
     raise ValueError(task)
