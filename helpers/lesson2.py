@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import random
 from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -803,3 +804,504 @@ def check_train_sae(learner_fn: Callable) -> CheckResult:
     mistakes = {key: (lambda *a, key=key, **k: key, message) for key, message in _TRAIN_MESSAGES.items()}
     return check_function(lambda **kw: train_verdict(learner_fn, **kw), lambda **kw: "ok", _TRAIN_CASES,
                           name="train_sae", known_mistakes=mistakes)
+
+
+# =====================================================================================
+# Part B: the SAE on the course model, checked against the corpus's ground truth
+# =====================================================================================
+
+from dataclasses import dataclass  # noqa: E402
+
+from helpers import corpus_data as _data  # noqa: E402
+from helpers.sae import clamp_feature, run_with_clamp  # noqa: E402
+from helpers.corpus import (Example, fact_examples, ioi_examples, narrative_examples, repeat_examples,  # noqa: E402
+                            review_examples, truth_examples)
+
+GROUND_TRUTH_SEED = 7          # the labelled token set of the lesson (and of its tests)
+CLEAN_AUROC = 0.9              # a "clean" feature separates its label's tokens from all others this well...
+CLEAN_PRECISION = 0.8          # ...and puts at least this share of its activation on them
+MIN_FIRINGS = 5                # a feature must fire on at least this many tokens to be judged
+
+
+def _words(phrases) -> set[str]:
+    return {w for phrase in phrases for w in phrase.split()}
+
+
+_CITIES = sorted({city for _, city, _ in _data.LANDMARKS})
+_COUNTRIES = sorted({country for _, _, country in _data.LANDMARKS if country})
+# Word classes: a token gets the label when its word is in the list, wherever it appears.
+WORD_CLASSES: dict[str, set[str]] = {
+    "a first name": set(_data.NAMES),
+    "a city": _words(_CITIES),
+    "a country": set(_COUNTRIES),
+    "a place (store, park...)": set(_data.PLACES),
+    "an object (drink, book...)": set(_data.OBJECTS),
+    "an animal": set(_data.ANIMALS),
+    "a household thing (mat, chair...)": set(_data.THINGS),
+    "a positive word": set(_data.POSITIVE_WORDS),
+    "a negative word": set(_data.NEGATIVE_WORDS),
+    "a reviewed thing (movie, hotel...)": set(_data.REVIEW_THINGS),
+    "a reviewed aspect (story, food...)": set(_data.REVIEW_ASPECTS),
+    "a past-tense verb": set(_data.VERBS_PAST),
+    "a narrative adjective": set(_data.NARRATIVE_ADJECTIVES),
+}
+TASK_LABELS = {"ioi": "in an IOI sentence", "fact": "in a fact", "truth": "in a true/false statement",
+               "review": "in a review", "repeat": "in a repeated word list", "narrative": "in a story"}
+
+
+@dataclass
+class LabelledTokens:
+    """Tokens of labelled corpus examples, one example per sequence after BOS, with token-level labels.
+
+    ``tokens`` ``[n_seq, pos]`` (right-padded), ``mask`` ``[n_seq, pos]`` marks the real tokens
+    other than BOS, in the order of the rows of ``labels`` ``[n_tokens, n_labels]`` (bool).
+    ``kinds[j]`` is ``"concept"`` (a word class, a role in a task, or the task itself) or ``"word"``
+    (the token itself, for every token seen at least ``min_word_count`` times). ``str_tokens[i]`` and
+    ``where[i]`` (``(sequence, position)``) describe masked token ``i``.
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    labels: torch.Tensor
+    names: list[str]
+    kinds: list[str]
+    str_tokens: list[str]
+    where: list[tuple[int, int]]
+    examples: list[Example]
+
+    def label(self, name: str) -> torch.Tensor:
+        """The boolean column ``[n_tokens]`` of label ``name``."""
+        return self.labels[:, self.names.index(name)]
+
+
+def ground_truth_examples(seed: int = GROUND_TRUTH_SEED) -> list[Example]:
+    """The lesson's labelled examples: IOI, facts (both relations), true/false statements, reviews,
+    repeated word lists and stories, about 7,500 tokens in all."""
+    rng = random.Random(seed)
+    facts = fact_examples("train", "city") + fact_examples("test", "city") + fact_examples("train", "country")
+    return (ioi_examples(80, "train", seed) + rng.sample(facts, 140) + truth_examples(80, "train", seed)
+            + review_examples(50, "train", seed) + repeat_examples(20, seed, length=(8, 16), repeats=(2, 2))
+            + narrative_examples(50, seed))
+
+
+def _role_labels(example: Example, spans: dict[str, range], words: list[str]) -> dict[str, list[int]]:
+    """Token positions (BOS counted) of the roles of ``example``. ``spans`` maps span names to token
+    ranges; ``words[p]`` is the word at position ``p`` (``words[0]`` stands for BOS)."""
+    n = len(words)
+    roles: dict[str, list[int]] = {}
+    labels = example.labels
+    if example.task == "ioi":
+        roles["IOI: indirect object, first mention"] = list(spans["io"])
+        roles["IOI: subject, first mention"] = list(spans["s1"])
+        roles["IOI: subject, second mention"] = list(spans["s2"])
+        roles["IOI: last word of the prompt"] = [spans["answer"].start - 1]
+        roles["IOI: the answer (indirect object again)"] = list(spans["answer"])
+    elif example.task in ("fact", "truth"):
+        if labels["relation"] == "city":
+            roles["fact or claim: landmark name"] = [p for p in spans["subject"] if words[p].lower() != "the"]
+        roles["fact or claim: first word after the subject"] = [spans["subject"].stop]
+        roles["fact or claim: word before the city or country"] = [spans["attribute"].start - 1]
+        roles["fact or claim: the city or country"] = list(spans["attribute"])
+    if example.task == "truth":
+        after = list(range(spans["attribute"].stop, spans["end"].stop))
+        roles["truth: after a true claim" if labels["true"] else "truth: after a false claim"] = after
+    elif example.task == "review":
+        first_adj = min(r.start for k, r in spans.items() if k.startswith("adj"))
+        roles["review: positive, after the first opinion word" if labels["positive"]
+              else "review: negative, after the first opinion word"] = list(range(first_adj, spans["end"].stop))
+    elif example.task == "repeat":
+        roles["repeat: second copy (predictable by copying)"] = list(range(spans["copy2"].start, n))
+    return roles
+
+
+def labelled_tokens(tokenizer, examples: list[Example] | None = None, min_word_count: int = 8) -> LabelledTokens:
+    """Tokenize ``examples`` (default :func:`ground_truth_examples`) and label every token.
+
+    Labels, all derived from how the corpus was generated: the word classes of :data:`WORD_CLASSES`,
+    the roles of each task (IO and subject names, the answer of a fact, tokens after a true or a
+    false claim, the rest of a positive or negative review, the second copy of a repeat), the task
+    itself, and the token's own word.
+    """
+    examples = ground_truth_examples() if examples is None else examples
+    bos = tokenizer.bos_token_id
+    encoded = [tokenizer(e.text, return_offsets_mapping=True, add_special_tokens=False) for e in examples]
+    length = 1 + max(len(enc["input_ids"]) for enc in encoded)
+    tokens = torch.full((len(examples), length), tokenizer.pad_token_id or bos, dtype=torch.long)
+    mask = torch.zeros(len(examples), length, dtype=torch.bool)
+    rows: list[dict[str, bool]] = []
+    str_tokens, where = [], []
+    for s, (example, enc) in enumerate(zip(examples, encoded)):
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        n = len(ids) + 1
+        tokens[s, 0], tokens[s, 1:n], mask[s, 1:n] = bos, torch.tensor(ids), True
+        spans = {}
+        for role, (start, end) in example.spans.items():
+            inside = [i + 1 for i, (a, b) in enumerate(offsets) if b > start and a < end]
+            spans[role] = range(inside[0], inside[-1] + 1)
+        words = [""] + [example.text[a:b].strip() for a, b in offsets]
+        roles = _role_labels(example, spans, words)
+        for p in range(1, n):
+            word = words[p]
+            row = {name: word in members for name, members in WORD_CLASSES.items()}
+            row[TASK_LABELS[example.task]] = True
+            row.update({role: True for role, positions in roles.items() if p in positions})
+            row["word: " + word] = True
+            rows.append(row)
+            str_tokens.append(tokenizer.decode([ids[p - 1]]))
+            where.append((s, p))
+    counts: dict[str, int] = {}
+    for row in rows:
+        for name, on in row.items():
+            counts[name] = counts.get(name, 0) + int(on)
+    concept = [*WORD_CLASSES, *TASK_LABELS.values()]
+    concept += sorted({name for row in rows for name in row if ":" in name and not name.startswith("word: ")})
+    words = sorted(name for name in counts if name.startswith("word: ") and counts[name] >= min_word_count)
+    names = [name for name in concept if counts.get(name, 0) > 0] + words
+    labels = torch.tensor([[row.get(name, False) for name in names] for row in rows], dtype=torch.bool)
+    kinds = ["word" if name.startswith("word: ") else "concept" for name in names]
+    return LabelledTokens(tokens, mask, labels, names, kinds, str_tokens, where, examples)
+
+
+def feature_label_auroc(acts: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """AUROC of every feature for every label: ``[n_features, n_labels]``.
+
+    ``acts`` ``[n_tokens, n_features]`` (latent activations), ``labels`` ``[n_tokens, n_labels]``
+    (bool). AUROC = the probability that a random token with the label has a higher activation than
+    a random token without it, ties counting one half (the Mann-Whitney U statistic, from ranks).
+    0.5: the feature ignores the label; 1.0: it separates the label's tokens perfectly.
+    """
+    acts, y = acts.float(), labels.float()
+    n, n_features = acts.shape
+    # Rank the tokens 1..n within each feature's column. Inactive tokens (activation 0, the large
+    # majority) tie, and share the average rank r0 = (n_zero + 1) / 2; an active token ranks above
+    # all of them, by its place among the active ones. Only the active entries need sorting.
+    n_zero = (acts == 0).sum(0).float()                               # [n_features]
+    token, feature = (acts != 0).nonzero(as_tuple=True)
+    value = acts[token, feature]
+    order = torch.sort(value, stable=True).indices
+    order = order[torch.sort(feature[order], stable=True).indices]    # by feature, then by value
+    token, feature, value = token[order], feature[order], value[order]
+    counts = torch.bincount(feature, minlength=n_features)
+    position = torch.arange(len(feature)) - (torch.cumsum(counts, 0) - counts)[feature] + 1.0
+    # equal activations of one feature share the average of their positions
+    new_run = torch.ones(len(feature), dtype=torch.bool)
+    new_run[1:] = (feature[1:] != feature[:-1]) | (value[1:] != value[:-1])
+    run = torch.cumsum(new_run, 0) - 1
+    n_runs = int(run[-1]) + 1 if len(run) else 0
+    first = torch.zeros(n_runs).scatter_reduce(0, run, position, "amin", include_self=False)
+    last = torch.zeros(n_runs).scatter_reduce(0, run, position, "amax", include_self=False)
+    rank_among_active = (first[run] + last[run]) / 2
+    excess = n_zero[feature] + rank_among_active - (n_zero[feature] + 1) / 2   # rank above r0
+    sparse = torch.sparse_coo_tensor(torch.stack([feature, token]), excess, (n_features, n), check_invariants=False)
+    n_pos = y.sum(0)                                                  # [n_labels]
+    rank_sums = (n_zero[:, None] + 1) / 2 * n_pos + torch.sparse.mm(sparse, y)   # [n_features, n_labels]
+    n_neg = n - n_pos
+    return (rank_sums - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg).clamp(min=1)
+
+
+def activation_precision(acts: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Share of each feature's total activation that falls on each label's tokens: ``[n_features, n_labels]``."""
+    acts, y = acts.float(), labels.float()
+    return torch.sparse.mm(acts.T.to_sparse(), y) / acts.sum(0).clamp(min=1e-9)[:, None]
+
+
+@dataclass
+class FeatureMatches:
+    """The ground-truth verdict for each judged feature (features firing on >= MIN_FIRINGS tokens).
+
+    ``features`` ``[n]`` (latent indices), ``label`` ``[n]`` (index of the best label by AUROC),
+    ``auroc`` and ``precision`` ``[n]`` (for that label), ``verdict`` (``"clean"``, ``"split"`` or
+    ``"vague"``), ``narrow_label`` ``[n]`` (the label with the highest precision, the one a split
+    feature covers a part of).
+    """
+
+    features: torch.Tensor
+    label: torch.Tensor
+    auroc: torch.Tensor
+    precision: torch.Tensor
+    narrow_label: torch.Tensor
+    narrow_precision: torch.Tensor
+    verdict: list[str]
+    names: list[str]
+    kinds: list[str]
+
+    def share(self, verdict: str, kind: str | None = None) -> float:
+        """Fraction of judged features with ``verdict`` (and, if given, a best label of ``kind``)."""
+        hits = [v == verdict and (kind is None or self.kinds[int(j)] == kind)
+                for v, j in zip(self.verdict, self.label)]
+        return sum(hits) / len(hits)
+
+    def of(self, feature: int) -> dict:
+        """The verdict on latent ``feature``, as a dict."""
+        i = int((self.features == feature).nonzero()[0, 0])
+        return dict(feature=feature, label=self.names[int(self.label[i])], auroc=float(self.auroc[i]),
+                    precision=float(self.precision[i]), verdict=self.verdict[i],
+                    narrow_label=self.names[int(self.narrow_label[i])],
+                    narrow_precision=float(self.narrow_precision[i]))
+
+    def table(self, verdict: str, n: int = 5, kind: str | None = None) -> list[dict]:
+        """Up to ``n`` features with ``verdict``: the best matches first for clean ones, else by precision."""
+        rows = [self.of(int(f)) for f, v, j in zip(self.features, self.verdict, self.label)
+                if v == verdict and (kind is None or self.kinds[int(j)] == kind)]
+        key = "auroc" if verdict == "clean" else "narrow_precision"
+        return sorted(rows, key=lambda r: -r[key])[:n]
+
+
+def match_features(acts: torch.Tensor, data: LabelledTokens) -> FeatureMatches:
+    """Match every feature that fires on at least ``MIN_FIRINGS`` of ``data``'s tokens to its best label.
+
+    ``acts`` ``[n_tokens, d_sae]``. Verdicts: **clean** when the best label (by AUROC) has AUROC
+    >= ``CLEAN_AUROC`` and gets >= ``CLEAN_PRECISION`` of the feature's activation; **split** when
+    it is not clean but some label gets >= ``CLEAN_PRECISION`` of its activation (the feature stays
+    inside one concept but covers only a part of it); **vague** otherwise.
+    """
+    features = ((acts > 0).sum(0) >= MIN_FIRINGS).nonzero()[:, 0]
+    live = acts[:, features]
+    auroc = feature_label_auroc(live, data.labels)                   # [n, n_labels]
+    precision = activation_precision(live, data.labels)
+    best_auroc, label = auroc.max(-1)
+    best_precision = precision.gather(1, label[:, None])[:, 0]
+    narrow_precision, narrow_label = precision.max(-1)
+    verdict = ["clean" if a >= CLEAN_AUROC and p >= CLEAN_PRECISION else
+               "split" if q >= CLEAN_PRECISION else "vague"
+               for a, p, q in zip(best_auroc.tolist(), best_precision.tolist(), narrow_precision.tolist())]
+    return FeatureMatches(features, label, best_auroc, best_precision, narrow_label, narrow_precision, verdict,
+                          data.names, data.kinds)
+
+
+def top_contexts(acts: torch.Tensor, data: LabelledTokens, feature: int, k: int = 5,
+                 before: int = 10, after: int = 2) -> list[tuple[list[str], list[float]]]:
+    """The ``k`` tokens where ``feature`` fires most (at most one per sequence), each as a window of
+    ``before`` tokens before and ``after`` after: ``(str_tokens, activations)`` pairs."""
+    column = acts[:, feature]
+    order = column.argsort(descending=True)
+    seen, out = set(), []
+    index = {w: i for i, w in enumerate(data.where)}
+    for i in order.tolist():
+        if column[i] <= 0 or len(out) == k:
+            break
+        s, p = data.where[i]
+        if s in seen:
+            continue
+        seen.add(s)
+        window = [q for q in range(max(1, p - before), p + after + 1) if (s, q) in index]
+        out.append(([data.str_tokens[index[(s, q)]] for q in window], [float(column[index[(s, q)]]) for q in window]))
+    return out
+
+
+def dashboard_text(acts: torch.Tensor, data: LabelledTokens, feature: int, matches: FeatureMatches | None = None,
+                   k: int = 5) -> str:
+    """A plain-text feature dashboard: the verdict, then the top contexts with the strongest token
+    in [[brackets]] and its activation."""
+    lines = [f"feature {feature}"]
+    if matches is not None and (matches.features == feature).any():
+        m = matches.of(feature)
+        lines[0] += (f": {m['verdict']}; best label '{m['label']}' (AUROC {m['auroc']:.2f}, "
+                     f"{m['precision']:.0%} of its activation)")
+    for str_tokens, values in top_contexts(acts, data, feature, k):
+        peak = int(np.argmax(values))
+        text = "".join(f"[[{t}]]" if i == peak else t for i, t in enumerate(str_tokens))
+        lines.append(f"  {values[peak]:6.2f}  {text.strip()}")
+    return "\n".join(lines)
+
+
+def dashboard_html(acts: torch.Tensor, data: LabelledTokens, features: Sequence[int],
+                   matches: FeatureMatches | None = None, k: int = 5):
+    """One circuitsvis ``colored_tokens`` view with the top contexts of several features, each token
+    coloured by its activation divided by that feature's maximum (so one colour scale fits all)."""
+    import circuitsvis as cv
+
+    tokens, values = [], []
+    for feature in features:
+        header = dashboard_text(acts, data, feature, matches, k=0)
+        tokens += ["\n", f"{header}:", "\n"]
+        values += [0.0, 0.0, 0.0]
+        top = float(acts[:, feature].max()) or 1.0
+        for str_tokens, acts_in_window in top_contexts(acts, data, feature, k):
+            tokens += [*str_tokens, "\n"]
+            values += [v / top for v in acts_in_window] + [0.0]
+    return cv.tokens.colored_tokens(tokens, values, min_value=0.0, max_value=1.0)
+
+
+# --- Exercise 6: feature clamping with a hook ---
+
+def tiny_sae(d_in: int = 8, d_sae: int = 16, seed: int = 0):
+    """A small SAELens ``StandardSAE`` with random weights (decoder rows of assorted lengths), for checks."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=d_sae)).eval()
+    g = _gen(seed)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.randn(d_in, d_sae, generator=g) / math.sqrt(d_in))
+        sae.b_enc.copy_(0.1 * torch.randn(d_sae, generator=g))
+        W_dec = torch.randn(d_sae, d_in, generator=g)
+        sae.W_dec.copy_(W_dec / W_dec.norm(dim=-1, keepdim=True) * (0.5 + 1.5 * torch.rand(d_sae, 1, generator=g)))
+        sae.b_dec.copy_(0.2 * torch.randn(d_in, generator=g))
+    return sae
+
+
+def _clamp_cases() -> list[Case]:
+    cases = []
+    for i, (batch, pos, feature, value) in enumerate([(2, 5, 3, 4.0), (1, 4, 0, 0.0), (3, 3, 11, 1.5)]):
+        sae = tiny_sae(seed=600 + i)
+        resid = 2 * torch.randn(batch, pos, sae.cfg.d_in, generator=_gen(610 + i))
+        what = "switched off (value 0)" if value == 0 else f"clamped to {value:g}"
+        cases.append(Case((resid, sae, feature, value), label=f"[{batch}, {pos}, 8] residual, latent {feature} {what}"))
+    return cases
+
+
+def _clamp_variant(resid, sae, feature, value, error=True, mode="set", where="all"):
+    latents = sae.encode(resid)
+    new = latents.clone()
+    if mode == "set":
+        new[..., feature] = value
+    elif mode == "scale":
+        new[..., feature] = latents[..., feature] * value
+    out = sae.decode(new) + (resid - sae.decode(latents) if error else 0)
+    if where == "last":
+        out = torch.cat([resid[:, :-1], out[:, -1:]], dim=1)
+    return out
+
+
+def check_clamp_feature(learner_fn: Callable) -> CheckResult:
+    """Exercise 6a: set one latent to a value, keep the SAE's error term, at every position."""
+    with torch.no_grad():
+        unit = lambda sae, f: sae.W_dec[f] / sae.W_dec[f].norm()  # noqa: E731
+        mistakes = {
+            "no-error": (lambda r, s, f, v: _clamp_variant(r, s, f, v, error=False),
+                         "you returned the SAE's reconstruction alone: it misses part of the residual stream (the "
+                         "error term), so the model would see more than one change. Add back resid - sae.decode(latents)"),
+            "additive": (lambda r, s, f, v: r + v * s.W_dec[f],
+                         "you added value × the latent's direction on top of the residual stream: that steers by "
+                         "value, it does not clamp. Clamping sets the latent to value, whatever it was"),
+            "additive-unit": (lambda r, s, f, v: r + (v - s.encode(r)[..., f:f + 1]) * unit(s, f),
+                              "you moved along the unit-length direction: sae.decode uses W_dec as it is, with "
+                              "rows of any length. Edit the latents and decode them"),
+            "scale": (lambda r, s, f, v: _clamp_variant(r, s, f, v, mode="scale"),
+                      "you multiplied the latent by value: set it to value instead (latents[..., feature] = value)"),
+            "last": (lambda r, s, f, v: _clamp_variant(r, s, f, v, where="last"),
+                     "you clamped the last position only: clamp the latent at every position (latents[..., feature])"),
+            "unchanged": (lambda r, s, f, v: r.clone(),
+                          "the output equals the input: compute the error term from the latents *before* you edit "
+                          "them, then decode the edited latents and add the error"),
+        }
+        return check_function(learner_fn, clamp_feature, _clamp_cases(), name="clamp_feature", known_mistakes=mistakes,
+                              hint="latents = sae.encode(resid); error = resid - sae.decode(latents); set the latent; "
+                                   "return sae.decode(latents) + error")
+
+
+def _logits_at(model, sae, tokens, feature, value, hook_name: str):
+    hook = (hook_name, lambda resid, hook: clamp_feature(resid, sae, feature, value))
+    return model.run_with_hooks(tokens, fwd_hooks=[hook])
+
+
+def check_run_with_clamp(learner_fn: Callable, model, sae) -> CheckResult:
+    """Exercise 6b: the clamp must run at the SAE's own hook, on every position, for the whole forward pass."""
+    hook = sae.cfg.metadata.hook_name
+    layer = int(hook.split(".")[1])
+    prompts = ["The Golden Gate Bridge is", "When Mary and John went to the store, John gave a drink to"]
+    cases = [Case((model, sae, model.to_tokens(p), f, v), label=f'"{p}", latent {f} at {v:g}')
+             for p, f, v in [(prompts[0], 7, 20.0), (prompts[1], 100, 0.0), (prompts[1], 2049, 15.0)]]
+    wrong_hook = ("you clamped at the wrong hook ({}): the SAE reads and writes the residual stream at "
+                  f"sae.cfg.metadata.hook_name, '{hook}'")
+    mistakes = {
+        "none": (lambda m, s, t, f, v: m(t), "the logits are the unmodified model's: pass the hook to "
+                                            "model.run_with_hooks(tokens, fwd_hooks=[(hook_name, hook_fn)])"),
+        "post": (lambda m, s, t, f, v: _logits_at(m, s, t, f, v, f"blocks.{layer}.hook_resid_post"),
+                 wrong_hook.format(f"blocks.{layer}.hook_resid_post, after the block")),
+        "mid": (lambda m, s, t, f, v: _logits_at(m, s, t, f, v, f"blocks.{layer}.hook_resid_mid"),
+                wrong_hook.format(f"blocks.{layer}.hook_resid_mid, inside the block")),
+        "earlier": (lambda m, s, t, f, v: _logits_at(m, s, t, f, v, f"blocks.{max(layer - 1, 0)}.hook_resid_pre"),
+                    wrong_hook.format(f"blocks.{max(layer - 1, 0)}.hook_resid_pre, a layer too early")),
+        "last": (lambda m, s, t, f, v: m.run_with_hooks(t, fwd_hooks=[(hook, lambda r, hook: torch.cat(
+                    [r[:, :-1], clamp_feature(r, s, f, v)[:, -1:]], dim=1))]),
+                 "you clamped the last position only: the clamp applies at every position"),
+    }
+    with torch.no_grad():
+        return check_function(learner_fn, run_with_clamp, cases, name="run_with_clamp", known_mistakes=mistakes,
+                              atol=1e-3, rtol=1e-3)
+
+
+# --- Exercise 7: ground-truth matching of features ---
+
+def best_matching_label(feature_acts: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each feature, the label with the highest AUROC and that AUROC: ``([n_features] long, [n_features])``.
+
+    ``feature_acts`` ``[n_tokens, n_features]``, ``labels`` ``[n_tokens, n_labels]`` (bool).
+    """
+    auroc = feature_label_auroc(feature_acts, labels)
+    best, index = auroc.max(-1)
+    return index, best
+
+
+def _match_cases() -> list[Case]:
+    cases = []
+    for i, (n_tokens, n_features, n_labels) in enumerate([(40, 5, 4), (60, 6, 6), (25, 3, 5)]):
+        g = _gen(700 + i)
+        labels = torch.rand(n_tokens, n_labels, generator=g) < torch.linspace(0.15, 0.5, n_labels)
+        acts = torch.zeros(n_tokens, n_features)
+        for f in range(n_features):
+            target = f % n_labels
+            hits = labels[:, target] & (torch.rand(n_tokens, generator=g) < 0.7)
+            noise = torch.rand(n_tokens, generator=g) < 0.1
+            acts[:, f] = (hits | noise) * (0.5 + torch.rand(n_tokens, generator=g))
+        acts[:, -1] = ~labels[:, 0] * torch.rand(n_tokens, generator=g)     # a feature that avoids label 0
+        cases.append(Case((acts, labels), label=f"{n_tokens} tokens, {n_features} features, {n_labels} labels"))
+    return cases
+
+
+def _pairwise_auroc(acts: torch.Tensor, labels: torch.Tensor, tie: float = 0.5, flip: bool = False) -> torch.Tensor:
+    out = torch.zeros(acts.shape[1], labels.shape[1])
+    for f in range(acts.shape[1]):
+        for j in range(labels.shape[1]):
+            pos, neg = acts[labels[:, j], f], acts[~labels[:, j], f]
+            if flip:
+                pos, neg = neg, pos
+            out[f, j] = ((pos[:, None] > neg[None, :]).float() + tie * (pos[:, None] == neg[None, :]).float()).mean()
+    return out
+
+
+def _best(scores: torch.Tensor, lowest: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    value, index = (scores.min(-1) if lowest else scores.max(-1))
+    return index, value
+
+
+def check_best_matching_label(learner_fn: Callable) -> CheckResult:
+    """Exercise 7: AUROC of every feature for every label (ties count one half), best label per feature."""
+    def mean_difference(a, y):
+        y = y.float()
+        return _best((a.T @ y) / y.sum(0).clamp(min=1) - (a.T @ (1 - y)) / (1 - y).sum(0).clamp(min=1))
+
+    mistakes = {
+        "flipped": (lambda a, y: _best(_pairwise_auroc(a, y, flip=True)),
+                    "the sign is flipped: you computed the chance that a token *without* the label scores higher. "
+                    "AUROC compares the label's tokens (positives) against the others"),
+        "argmin": (lambda a, y: _best(feature_label_auroc(a, y), lowest=True),
+                   "you picked the label with the *lowest* AUROC: the best match has the highest"),
+        "ties-zero": (lambda a, y: _best(_pairwise_auroc(a, y, tie=0.0)),
+                      "ties count as losses in your AUROC: most activations are exactly 0, so ties are everywhere; "
+                      "a tie counts one half"),
+        "ties-one": (lambda a, y: _best(_pairwise_auroc(a, y, tie=1.0)),
+                     "ties count as wins in your AUROC (>=): a tie counts one half"),
+        "transposed": (lambda a, y: _best(feature_label_auroc(a, y).T),
+                       "you found the best feature for each label: the task is the best label for each feature"),
+        "swapped": (lambda a, y: feature_label_auroc(a, y).max(-1),
+                    "you returned (best_auroc, best_label): return (best_label, best_auroc), in that order"),
+        "mean-difference": (mean_difference,
+                            "that is the difference of mean activations, not the AUROC (a probability between 0 "
+                            "and 1)"),
+    }
+    return check_function(learner_fn, best_matching_label, _match_cases(), name="best_matching_label",
+                          known_mistakes=mistakes, atol=1e-5,
+                          hint="for one feature and one label: pos = acts[labels[:, j], f], neg = acts[~labels[:, j], f]; "
+                               "AUROC = mean of (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])")
+
+
+def packed_tokens(tokenizer, examples: list[Example], seq_len: int = 96) -> torch.Tensor:
+    """``examples``' texts joined by spaces and cut into rows of ``seq_len`` tokens, each starting with
+    BOS, as the model and the SAE were trained: ``[n_rows, seq_len]`` (the last partial row dropped)."""
+    texts = [e.text if i == 0 else " " + e.text for i, e in enumerate(examples)]
+    ids = [t for row in tokenizer(texts, add_special_tokens=False)["input_ids"] for t in row]
+    n = len(ids) // (seq_len - 1)
+    rows = torch.tensor(ids[:n * (seq_len - 1)]).view(n, seq_len - 1)
+    return torch.cat([torch.full((n, 1), tokenizer.bos_token_id), rows], dim=1)

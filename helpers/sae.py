@@ -25,8 +25,9 @@ from helpers.models import MODELS_DIR
 SAE_DIR = MODELS_DIR / "sae"
 DEFAULT_SAE = "course-4l-blocks.2.hook_resid_pre"
 
-__all__ = ["SAE_DIR", "DEFAULT_SAE", "load_sae", "training_record", "reconstruction_losses",
-           "ce_loss_recovered"]
+__all__ = ["SAE_DIR", "DEFAULT_SAE", "PUBLIC_SAES", "load_sae", "training_record", "reconstruction_losses",
+           "ce_loss_recovered", "load_model_and_sae", "sae_latents", "clamp_feature", "run_with_clamp",
+           "generate_greedy", "reconstruction_stats"]
 
 
 def load_sae(name: str = DEFAULT_SAE, device: str = "cpu") -> SAE:
@@ -91,3 +92,120 @@ def ce_loss_recovered(model: HookedTransformer, sae: SAE, tokens: torch.Tensor, 
     """
     ce = reconstruction_losses(model, sae, tokens, skip_bos)
     return (ce["zero_ablation"] - ce["with_sae"]) / (ce["zero_ablation"] - ce["clean"])
+
+
+# =====================================================================================
+# The switch to GPT-2 small and a public SAE (online only)
+# =====================================================================================
+
+PUBLIC_SAES = {"gpt2-small": ("gpt2-small-res-jb", "blocks.7.hook_resid_pre")}
+
+
+def load_model_and_sae(name: str = "course-4l") -> tuple[HookedTransformer, SAE]:
+    """The model called ``name`` and an SAE on its residual stream, ready for lesson 2.
+
+    ``"course-4l"`` (the default) is the bundled model with the bundled SAE (:func:`load_sae`),
+    offline. ``"gpt2-small"`` is GPT-2 small with the public SAE ``gpt2-small-res-jb`` on
+    ``blocks.7.hook_resid_pre``, loaded with ``SAE.from_pretrained``; it needs the model hub and
+    fails fast offline (:class:`helpers.models.OfflineError`) with a message naming the default.
+    The SAE's hook is ``sae.cfg.metadata.hook_name``.
+    """
+    from helpers.models import DEFAULT_MODEL, OfflineError, hub_reachable, load_model
+
+    if name == DEFAULT_MODEL:
+        return load_model(name), load_sae()
+    if name not in PUBLIC_SAES:
+        raise ValueError(f"No SAE for {name!r}: choose {DEFAULT_MODEL!r} (bundled) or one of {sorted(PUBLIC_SAES)}.")
+    release, sae_id = PUBLIC_SAES[name]
+    if not hub_reachable():
+        raise OfflineError(
+            f"{name!r} with the public SAE {release!r} ({sae_id}) has to be downloaded from huggingface.co, "
+            f"which cannot be reached from this machine. Use the bundled default instead: "
+            f"MODEL_NAME = {DEFAULT_MODEL!r}, i.e. load_model_and_sae({DEFAULT_MODEL!r}) "
+            f"(the course's 4-layer model and its SAE {DEFAULT_SAE!r}, no network needed).")
+    model = load_model(name)
+    sae = SAE.from_pretrained(release, sae_id, device="cpu")   # SAELens 6: returns the SAE alone
+    return model, sae.eval()
+
+
+# =====================================================================================
+# Latents of a batch of sequences, and feature clamping
+# =====================================================================================
+
+@torch.no_grad()
+def sae_latents(model: HookedTransformer, sae: SAE, tokens: torch.Tensor,
+                mask: torch.Tensor | None = None, batch_size: int = 64) -> torch.Tensor:
+    """The SAE's latents on ``tokens`` ``[n_seq, pos]``: ``[n_seq, pos, d_sae]``, or, with a
+    boolean ``mask`` ``[n_seq, pos]``, only the masked positions, flattened: ``[n_masked, d_sae]``.
+
+    The residual stream is read at ``sae.cfg.metadata.hook_name``; the forward pass stops there.
+    """
+    hook = sae.cfg.metadata.hook_name
+    layer = int(hook.split(".")[1])
+    out = []
+    for start in range(0, len(tokens), batch_size):
+        chunk = tokens[start:start + batch_size]
+        _, cache = model.run_with_cache(chunk, names_filter=[hook], stop_at_layer=layer + 1)
+        latents = sae.encode(cache[hook])
+        out.append(latents[mask[start:start + batch_size]] if mask is not None else latents)
+    return torch.cat(out)
+
+
+def clamp_feature(resid: torch.Tensor, sae: SAE, feature: int, value: float) -> torch.Tensor:
+    """``resid`` ``[batch, pos, d_model]`` with latent ``feature`` set to ``value`` everywhere.
+
+    The SAE's error term (what its reconstruction misses) is kept, so nothing changes except the
+    one latent: ``decode(latents with feature := value) + (resid - decode(latents))``, which equals
+    ``resid + (value - latents[..., feature]) * W_dec[feature]``.
+    """
+    latents = sae.encode(resid)
+    error = resid - sae.decode(latents)
+    latents[..., feature] = value
+    return sae.decode(latents) + error
+
+
+def run_with_clamp(model: HookedTransformer, sae: SAE, tokens: torch.Tensor, feature: int,
+                   value: float) -> torch.Tensor:
+    """Logits ``[batch, pos, d_vocab]`` of ``model`` on ``tokens`` with ``feature`` clamped to ``value``
+    at the SAE's hook (every position), via ``model.run_with_hooks``."""
+    hook = (sae.cfg.metadata.hook_name, lambda resid, hook: clamp_feature(resid, sae, feature, value))
+    return model.run_with_hooks(tokens, fwd_hooks=[hook])
+
+
+@torch.no_grad()
+def generate_greedy(model: HookedTransformer, prompts: list[str], n_new: int = 10,
+                    fwd_hooks: list | None = None) -> list[str]:
+    """Greedy continuations (``n_new`` tokens each) of ``prompts``, with ``fwd_hooks`` attached
+    throughout. Prompts of equal token length run as one batch; no KV cache, so hooks see every
+    position at every step. Returns the new text only."""
+    tokens = [model.to_tokens(p)[0] for p in prompts]
+    out: list[str] = [""] * len(prompts)
+    by_length: dict[int, list[int]] = {}
+    for i, t in enumerate(tokens):
+        by_length.setdefault(len(t), []).append(i)
+    with model.hooks(fwd_hooks=fwd_hooks or []):
+        for indices in by_length.values():
+            batch = torch.stack([tokens[i] for i in indices])
+            for _ in range(n_new):
+                next_token = model(batch)[:, -1].argmax(-1, keepdim=True)
+                batch = torch.cat([batch, next_token], dim=1)
+            for row, i in zip(batch, indices):
+                out[i] = model.tokenizer.decode(row[len(tokens[i]):])
+    return out
+
+
+@torch.no_grad()
+def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: torch.Tensor) -> dict[str, float]:
+    """L0 (active latents per token), explained variance and cosine similarity of the SAE's
+    reconstruction of the residual stream on ``tokens`` ``[batch, pos]``, BOS positions left out."""
+    hook = sae.cfg.metadata.hook_name
+    layer = int(hook.split(".")[1])
+    _, cache = model.run_with_cache(tokens, names_filter=[hook], stop_at_layer=layer + 1)
+    keep = tokens != model.tokenizer.bos_token_id
+    x = cache[hook][keep]                                             # [n_tokens, d_in]
+    latents = sae.encode(x)
+    x_hat = sae.decode(latents)
+    explained = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    cosine = torch.nn.functional.cosine_similarity(x, x_hat, dim=-1).mean()
+    return dict(l0=(latents > 0).float().sum(-1).mean().item(), explained_variance=explained.item(),
+                cosine_similarity=cosine.item())

@@ -85,12 +85,20 @@ def hook_name(layer: int) -> str:
     return f"blocks.{layer}.hook_resid_pre"
 
 
+def final_mix() -> dict[str, float]:
+    """The task mix the model was trained on last (its final ``later_mixes`` entry, else ``mix``)."""
+    spec = MODELS[MODEL]
+    later = spec.get("later_mixes") or ([spec["later_mix"]] if "later_mix" in spec else [])
+    return dict(later[-1][1]) if later else dict(spec["mix"])
+
+
 def corpus_rows(seed: int, seq_len: int):
-    """Endless ``{"input_ids": [seq_len ints]}`` rows, each starting with BOS: the model's training
-    mix, packed by ``train_models.batches`` (one 512-sequence chunk at a time, seeded per chunk)."""
+    """Endless ``{"input_ids": [seq_len ints]}`` rows, each starting with BOS: the mix the model was
+    trained on last (:func:`final_mix`), packed by ``train_models.batches`` (one 512-sequence chunk
+    at a time, seeded per chunk)."""
     tokenizer = load_tokenizer()
     words = repeat_words(tokenizer)
-    mix = MODELS[MODEL]["mix"]
+    mix = final_mix()
     for chunk in batches(tokenizer, mix, seq_len, CHUNK_SEQUENCES, seed, 0, words):
         for row in chunk.tolist():
             yield {"input_ids": row}
@@ -162,7 +170,8 @@ def build_config(layer: int, spec: dict, seed: int, out_dir: Path, checkpoints: 
         # load of an SAE whose metadata has these kwargs; `model_load` in the metadata says it instead
         model_from_pretrained_kwargs={},
         hook_name=hook_name(layer),
-        dataset_path=f"local: helpers/corpus.py packed by scripts/train_models.py (seed {TRAIN_DATA_SEED + seed})",
+        dataset_path=(f"local: helpers/corpus.py packed by scripts/train_models.py (seed {TRAIN_DATA_SEED + seed}, "
+                      f"the model's final mix)"),
         is_dataset_tokenized=True,
         streaming=True,
         context_size=seq_len,
@@ -298,7 +307,7 @@ def train(layer: int = DEFAULT_LAYER, quick: bool = False, seed: int = 0, out: P
         lr=cfg.lr, lr_warm_up_steps=cfg.lr_warm_up_steps, lr_decay_steps=cfg.lr_decay_steps,
         l1_coefficient=cfg.sae.l1_coefficient, l1_warm_up_steps=cfg.sae.l1_warm_up_steps,
         normalize_activations=cfg.sae.normalize_activations,
-        excluded_tokens=["BOS"], data=cfg.dataset_path, eval_data_seed=EVAL_DATA_SEED + seed,
+        excluded_tokens=["BOS"], data=cfg.dataset_path, mix=final_mix(), eval_data_seed=EVAL_DATA_SEED + seed,
         resumed_from_tokens=int(resume.name) if resume is not None else None,
         wall_time_s=round(train_wall, 1), threads=threads,
         training_l0=trained.cfg.metadata.l0,
