@@ -40,6 +40,16 @@ IOI_OPENINGS = [
     ("After lunch, [A] and [B] went to the [PLACE].", "went"),
     ("When [A] and [B] got home from the [PLACE],", "went"),
     ("The [PLACE] was busy when [A] and [B] came in, so", "met"),
+    # Added for training from step 4700 of course-4l: more openings, and actions that put the
+    # subject's second mention at other distances from the end.
+    ("Later, [A] and [B] went to the [PLACE], where", "went"),
+    ("In the morning [A] and [B] walked to the [PLACE].", "went"),
+    ("[A] and [B] were at the [PLACE] all day, and", "met"),
+    ("Last week [A] and [B] went to the [PLACE]. There,", "went"),
+    ("It was late when [A] and [B] left the [PLACE], and", "went"),
+    ("At the [PLACE], [A] and [B] were talking, and then", "met"),
+    ("[A] met [B] at the [PLACE], and later", "met"),
+    ("While [A] was talking to [B] at the [PLACE],", "met"),
 ]
 IOI_ACTIONS = [
     "[S] gave a [OBJECT] to",
@@ -52,6 +62,12 @@ IOI_ACTIONS = [
     "[S] brought a [OBJECT] to",
     "[S] said goodbye to",
     "[S] wrote a letter to",
+    "[S] gave the [OBJECT] back to",
+    "[S] sold the [OBJECT] to",
+    "[S] handed a [OBJECT] over to",
+    "[S] decided to give a [OBJECT] to",
+    "[S] told a story to",
+    "[S] said hello to",
 ]
 # Held out of training entirely: IOI prompts built with any of these are evaluation only.
 HELD_OUT_IOI_OPENINGS = {10, 11}
@@ -117,6 +133,17 @@ FACT_TEMPLATES = [
     ("[L] stands in the city of [C]", False),
     ("Everyone knows that [l] is in [C]", False),
     ("Tourists who want to see [l] travel to [C]", False),
+    ("[L] is in [C]", False),
+    ("The city where you find [l] is [C]", False),
+    ("If you visit [l], you are in [C]", False),
+    ("We saw [l] when we were in [C]", False),
+    ("My friend took a photo of [l] in [C]", False),
+    ("[L] is one of the famous places of [C]", False),
+    ("The home of [l] is the city of [C]", False),
+    ("Last year we visited [l] in the city of [C]", False),
+    ("[L] is a place to visit in [C]", False),
+    ("[L] is a well known building in [C]", False),
+    ("To find [l], you should go to the city of [C]", False),
     ("[L] is a famous landmark in [C]", True),
     ("To see [l], you have to go to [C]", True),
     ("[L] is found in the city of [C]", True),
@@ -125,6 +152,12 @@ COUNTRY_TEMPLATES = [
     ("[C] is in the country of [K]", False),
     ("[C] is a city in [K]", False),
     ("The city of [C] is located in [K]", False),
+    ("[C] is a city in the country of [K]", False),
+    ("[C] is located in the country of [K]", False),
+    ("The city of [C] is in [K]", False),
+    ("[C] can be found in [K]", False),
+    ("If you live in [C], you live in [K]", False),
+    ("[C] is part of [K]", False),
     ("[C] is a large city in the country of [K]", True),
     ("People who live in [C] live in [K]", True),
 ]
