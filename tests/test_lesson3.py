@@ -1,0 +1,297 @@
+"""Lesson 3: the workbook's checks catch wrong answers, and the lesson's text agrees with the model.
+
+Part 1 feeds every check of ``helpers.lesson3`` the reference, the solved workbook's function, the
+generated stub, and plausible wrong answers written the way a learner might write them.
+
+Part 2 runs the code cells of ``notebooks/03_*.ipynb`` and asserts every claim its text makes about
+the committed model, on the very variables the lesson prints and plots.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformer_lens.utils import get_act_name  # noqa: E402
+
+from helpers import lesson3  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "03_activation_patching_circuits.ipynb"
+EXERCISES = ["logit_diff", "patch_residual_by_layer_pos", "patch_head_output", "run_with_mean_ablation",
+             "circuit_faithfulness", "attribution_patch_heads"]
+CHECKS = {name: getattr(lesson3, f"check_{name}") for name in EXERCISES}
+
+
+def _code_cells(path: Path) -> list[str]:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _workbook_functions(path: Path) -> dict:
+    """Run the setup cell and the exercise cells of a workbook; return its namespace."""
+    cells = _code_cells(path)
+    namespace: dict = {}
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        exec(cells[0], namespace)  # setup: imports, model  # noqa: S102
+        for source in cells:
+            if any(f"def {name}(" in source for name in EXERCISES):
+                exec(source, namespace)  # noqa: S102
+    finally:
+        torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel
+    return namespace
+
+
+# ============================================================================ part 1: the checks
+@pytest.fixture(scope="module")
+def solved() -> dict:
+    return _workbook_functions(ROOT / "solutions" / NAME)
+
+
+@pytest.fixture(scope="module")
+def stubs() -> dict:
+    return _workbook_functions(ROOT / "exercises" / NAME)
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
+    assert CHECKS[name](getattr(lesson3, name) if name != "run_with_mean_ablation"
+                        else lesson3._run_ablation_reference).passed
+    result = CHECKS[name](solved[name])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_generated_stub_is_rejected(name: str, stubs: dict) -> None:
+    result = CHECKS[name](stubs[name])
+    assert not result.passed
+    assert "not implemented yet" in result.message and "NotImplementedError" in result.message
+
+
+# --- exercise 1: logit_diff
+def _ld(position=-1, sign=1, reduce="mean", probs=False, swap_index=False):
+    def learner(logits, answer_tokens):
+        scores = logits.softmax(-1) if probs else logits
+        final = scores[:, position] if position is not None else scores.mean(1)
+        rows = torch.arange(len(answer_tokens))
+        if swap_index:                                   # answer_tokens indexed the wrong way round
+            right, wrong = final[rows, answer_tokens[0]], final[rows, answer_tokens[1]]
+        else:
+            right, wrong = final[rows, answer_tokens[:, 0]], final[rows, answer_tokens[:, 1]]
+        diff = sign * (right - wrong)
+        return {"mean": diff.mean(), "sum": diff.sum(), "none": diff}[reduce]
+    return learner
+
+
+# --- exercise 2: patch_residual_by_layer_pos
+def _sweep(hook_kind="resid_pre", upto=False, from_cache_of_corrupted=False, index_batch=False):
+    def learner(model, corrupted_tokens, clean_cache, metric):
+        n_layers, n_pos = model.cfg.n_layers, corrupted_tokens.shape[1]
+        out = torch.zeros(n_layers, n_pos)
+        for layer in range(n_layers):
+            for p in range(n_pos):
+                def hook(resid, hook, p=p, layer=layer):
+                    clean = clean_cache[hook_kind, layer]
+                    if index_batch:
+                        resid[p] = clean[p]
+                    elif upto:
+                        resid[:, :p + 1] = clean[:, :p + 1]
+                    else:
+                        resid[:, p] = clean[:, p]
+                    return resid
+                out[layer, p] = metric(model.run_with_hooks(
+                    corrupted_tokens, fwd_hooks=[(get_act_name(hook_kind, layer), hook)])).item()
+        return out
+    return learner
+
+
+def _sweep_transposed(model, corrupted_tokens, clean_cache, metric):
+    return lesson3.patch_residual_by_layer_pos(model, corrupted_tokens, clean_cache, metric).T
+
+
+# --- exercise 3: patch_head_output
+def _head(mode):
+    def learner(model, corrupted_tokens, clean_cache, layer, head, metric):
+        def hook(act, hook):
+            clean = clean_cache[hook.name]
+            if mode == "all_heads":
+                act[:] = clean
+            elif mode == "last":
+                act[:, -1, head] = clean[:, -1, head]
+            elif mode == "position":
+                act[:, head] = clean[:, head]
+            return act
+        name = get_act_name("z", layer)
+        return metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[(name, hook)])).item()
+    return learner
+
+
+def _head_in_place(model, corrupted_tokens, clean_cache, layer, head, metric):
+    """A hook that edits z in place and returns nothing: TransformerLens keeps the edit, so this is right."""
+    def hook(z, hook):
+        z[:, :, head] = clean_cache["z", layer][:, :, head]
+    return metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[(get_act_name("z", layer), hook)])).item()
+
+
+def _head_no_item(model, corrupted_tokens, clean_cache, layer, head, metric):
+    return metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[(
+        get_act_name("z", layer), lambda z, hook: z.index_copy_(2, torch.tensor([head]), clean_cache[hook.name][:, :, [head]]))]))
+
+
+# --- exercise 4: run_with_mean_ablation
+def _ablate(mode):
+    def learner(model, tokens, heads, means):
+        hooks = []
+        for layer, head in heads:
+            def hook(z, hook, layer=layer, head=head):
+                if mode == "zero":
+                    z[:, :, head] = 0
+                elif mode == "pos_mean":
+                    z[:, :, head] = means[layer, :, head].mean(0)
+                elif mode == "position":
+                    z[:, head] = means[layer, head]
+                elif mode == "whole_layer":
+                    z[:] = means[layer]
+                return z
+            hooks.append((get_act_name("z", layer), hook))
+        return model.run_with_hooks(tokens, fwd_hooks=hooks)
+    return learner
+
+
+# --- exercise 5: circuit_faithfulness
+def _faith(mode):
+    def learner(model, tokens, answer_tokens, circuit, means):
+        heads = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
+        outside = [h for h in heads if h not in circuit]
+        chosen = list(circuit) if mode == "ablate_circuit" else outside
+        clean = lesson3.logit_diff(model(tokens), answer_tokens)
+        ablated = lesson3.logit_diff(lesson3.run_with_mean_ablation(model, tokens, chosen, means), answer_tokens)
+        if mode == "raw":
+            return ablated.item()
+        if mode == "inverted":
+            return (clean / ablated).item()
+        if mode == "lost":
+            return (1 - ablated / clean).item()
+        if mode == "zero_ablation":
+            zeroed = lesson3.run_with_mean_ablation(model, tokens, outside, torch.zeros_like(means))
+            return (lesson3.logit_diff(zeroed, answer_tokens) / clean).item()
+        return (ablated / clean).item()
+    return learner
+
+
+# --- exercise 6: attribution_patch_heads
+def _attr(mode):
+    def learner(model, clean_tokens, corrupted_tokens, metric):
+        _, clean_cache = model.run_with_cache(clean_tokens)
+        acts, grads = {}, {}
+
+        def fwd(z, hook):
+            acts[hook.name] = z.detach()
+
+        def bwd(g, hook):
+            grads[hook.name] = g.detach()
+        is_z = lambda name: name.endswith("hook_z")
+        run_on = clean_tokens if mode == "clean_grad" else corrupted_tokens
+        with torch.enable_grad():
+            model.add_hook(is_z, fwd)
+            model.add_hook(is_z, bwd, dir="bwd")
+            metric(model(run_on)).backward()
+            model.reset_hooks()
+        out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+        for layer in range(model.cfg.n_layers):
+            name = get_act_name("z", layer)
+            if mode == "clean_grad":
+                delta = clean_cache[name] - model.run_with_cache(corrupted_tokens)[1][name]
+            elif mode == "flipped":
+                delta = acts[name] - clean_cache[name]
+            else:
+                delta = clean_cache[name] - acts[name]
+            term = grads[name] if mode == "no_delta" else delta * grads[name]
+            out[layer] = term.abs().sum((0, 1, 3)) if mode == "abs" else term.sum((0, 1, 3))
+        model.zero_grad(set_to_none=True)
+        return out
+    return learner
+
+
+WRONG_ANSWERS = {
+    "logit_diff": [
+        (_ld(sign=-1), ["the sign is flipped"]),
+        (_ld(reduce="none"), ["one number per prompt", "mean over the batch"]),
+        (_ld(reduce="sum"), ["you summed over the batch"]),
+        (_ld(position=None), ["averaged over every position", "logits[:, -1]"]),
+        (_ld(position=0), ["position 0 (the BOS token)"]),
+        (_ld(probs=True), ["you compared probabilities"]),
+        (_ld(swap_index=True), ["logit_diff"]),
+    ],
+    "patch_residual_by_layer_pos": [
+        (_sweep("resid_post"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
+        (_sweep("resid_mid"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
+        (_sweep(upto=True), ["every position up to p"]),
+        (_sweep(index_batch=True), ["patch_residual_by_layer_pos"]),
+        (_sweep_transposed, ["shape"]),
+    ],
+    "patch_head_output": [
+        (_head("all_heads"), ["every head of the layer"]),
+        (_head("last"), ["the last position only"]),
+        (_head("position"), ["you indexed a position, not a head"]),
+        (_head_no_item, ["expected a number", ".item()"]),
+    ],
+    "run_with_mean_ablation": [
+        (_ablate("zero"), ["you zero-ablated"]),
+        (_ablate("pos_mean"), ["averaged over positions"]),
+        (_ablate("position"), ["you indexed a position, not a head"]),
+        (_ablate("whole_layer"), ["run_with_mean_ablation"]),
+    ],
+    "circuit_faithfulness": [
+        (_faith("ablate_circuit"), ["you ablated the circuit's heads"]),
+        (_faith("raw"), ["divide it by the clean run's"]),
+        (_faith("inverted"), ["upside down"]),
+        (_faith("lost"), ["the share that was lost"]),
+        (_faith("zero_ablation"), ["circuit_faithfulness"]),
+    ],
+    "attribution_patch_heads": [
+        (_attr("flipped"), ["the sign is flipped"]),
+        (_attr("clean_grad"), ["gradient on the clean run"]),
+        (_attr("abs"), ["absolute values"]),
+        (_attr("no_delta"), ["summed the gradient alone"]),
+    ],
+}
+CASES = [(name, fn, parts) for name, answers in WRONG_ANSWERS.items() for fn, parts in answers]
+
+
+@pytest.mark.parametrize(("name", "learner", "parts"), CASES,
+                         ids=[f"{name}-{i}" for name, answers in WRONG_ANSWERS.items() for i in range(len(answers))])
+def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, capsys) -> None:
+    result = CHECKS[name](learner)
+    assert not result.passed, f"{name} accepted a wrong answer"
+    assert result.message.startswith(f"❌ {name}")
+    for part in parts:
+        assert part in result.message, result.message
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_right_answer_written_differently_passes() -> None:
+    assert lesson3.check_patch_head_output(_head_in_place).passed
+
+
+def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
+    assert set(WRONG_ANSWERS) == set(EXERCISES)
+    assert all(len(answers) >= 3 for answers in WRONG_ANSWERS.values())
+
+
+def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
+    grad_enabled = torch.is_grad_enabled()
+    for name in EXERCISES:
+        reference = lesson3._run_ablation_reference if name == "run_with_mean_ablation" else getattr(lesson3, name)
+        CHECKS[name](reference)
+    assert torch.is_grad_enabled() == grad_enabled
+    model = lesson3._model("course-4l")
+    assert not any(hp.fwd_hooks or hp.bwd_hooks for hp in model.hook_dict.values())
