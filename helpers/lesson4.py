@@ -42,7 +42,7 @@ __all__ = [
     "fit_probe", "probe_accuracy", "probe_direction", "layer_accuracies", "control_labels", "selectivity",
     "mlp_probe_accuracy", "random_model", "embedding_baseline",
     "project_out", "logits_without_direction", "logits_with_steering", "intervention_effect",
-    "WATCHED", "topic_labels", "orthonormal", "project_out_subspace", "amnesic_basis", "subspace_hooks",
+    "orthonormal", "project_out_subspace", "amnesic_basis", "subspace_hooks",
     "steering_curve", "flipped_review", "patching_by_layer",
     "split_by_subject", "false_statement_auroc", "self_report_scores",
     "LAYER_LABELS", "plot_layer_accuracies", "plot_controls", "plot_interventions", "plot_probe_and_patching",
@@ -169,7 +169,8 @@ def gather_resid(model: HookedTransformer, prompts: Sequence[str], positions: Se
         tokens = _tokens(model, prompts[start:start + batch_size])
         rows = torch.arange(tokens.shape[0])
         with torch.no_grad():
-            _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+            _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names,
+                                            stop_at_layer=model.cfg.n_layers)   # no unembedding needed
         pos = positions[start:start + batch_size]
         chunks.append(torch.stack([cache[name][rows, pos] for name in names]))     # [layer, batch, d_model]
     return torch.cat(chunks, dim=1)
@@ -354,15 +355,19 @@ def intervention_effect(model: HookedTransformer, data: TaskData, layer: int, di
     """How the model's margin for the right answer changes when ``direction`` is edited at ``layer``.
 
     ``mode="remove"`` projects the direction out at every position; ``"steer"`` adds ``alpha`` times
-    its unit vector. Returns the mean margin before and after, the mean change, the fraction of the
-    margin that is gone, and the model's accuracy (margin > 0) before and after. Pass ``before``
+    its unit vector. Returns the mean margin before and after, the mean change and mean absolute
+    change, the fraction of the mean margin that is gone, the share of prompts whose answer (which of
+    the two words wins) changed, and the model's accuracy (margin > 0) before and after. Pass ``before``
     (:func:`model_logit_diff` without hooks) to save a forward pass.
     """
     before = model_logit_diff(model, data) if before is None else before
     after = model_logit_diff(model, data, _hooks(layer, direction, mode, alpha))
     return {"before": before.mean().item(), "after": after.mean().item(),
             "change": (after - before).mean().item(),
+            "mean_abs_change": (after - before).abs().mean().item(),
+            "mean_abs_before": before.abs().mean().item(),
             "fraction_removed": 1 - after.mean().item() / before.mean().item(),
+            "answers_changed": ((after > 0) != (before > 0)).float().mean().item(),
             "accuracy_before": (before > 0).float().mean().item(),
             "accuracy_after": (after > 0).float().mean().item()}
 
@@ -397,15 +402,6 @@ def false_statement_auroc(probe: LogisticRegression, X: np.ndarray, is_true: np.
 # =====================================================================================
 # Present against used: a second attribute, amnesic removal, steering, patching
 # =====================================================================================
-
-WATCHED = ("movie", "film", "show", "play", "concert", "album", "book", "game")
-
-
-def topic_labels(data: TaskData) -> np.ndarray:
-    """For review prompts: 1 when the review is about something you watch, read, hear or play
-    (``WATCHED``: a film, a book, a concert...), 0 for a place or a product (a hotel, a phone...). ``[n]``."""
-    return np.array([int(e.labels["thing"] in WATCHED) for e in data.examples])
-
 
 def orthonormal(directions: torch.Tensor) -> torch.Tensor:
     """An orthonormal basis ``[k, d_model]`` of the span of the rows of ``directions`` ``[k, d_model]``."""
@@ -557,21 +553,20 @@ def plot_controls(results: dict[str, dict[str, Sequence[float]]], baselines: dic
 
 def plot_interventions(effects: dict[str, dict[str, float]], multiples: Sequence[float],
                        steered: dict[str, np.ndarray], layer: int) -> plt.Figure:
-    """Left: the model's mean margin before and after each removal. Right: steering curves, one per direction."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    """Left: share of answers that change when a direction is removed. Right: steering curves."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.2, 1]})
     names = list(effects)
-    x = np.arange(len(names))
-    ax1.bar(x - 0.2, [effects[n]["before"] for n in names], 0.4, label="before", color="C0")
-    ax1.bar(x + 0.2, [effects[n]["after"] for n in names], 0.4, label="after removal", color="C3")
-    ax1.set_xticks(x, [n.replace(" (", "\n(") for n in names], fontsize=8)
-    ax1.set(ylabel="mean logit(right) - logit(wrong)", title=f"Remove one direction after block {layer}")
-    ax1.legend(fontsize=8)
+    ax1.bar(range(len(names)), [effects[n]["answers_changed"] for n in names],
+            color=["C3" if "random" not in n else "grey" for n in names])
+    ax1.set_xticks(range(len(names)), [n.replace(": ", ":\n") for n in names], fontsize=8)
+    ax1.set(ylabel="share of answers that changed", ylim=(0, 1), title=f"Remove one direction after block {layer}")
     ax1.grid(alpha=0.3, axis="y")
     for i, (name, curve) in enumerate(steered.items()):
-        ax2.plot(multiples, curve, "o-", color=f"C{i}", label=f"along {name}")
+        ax2.plot(multiples, curve, "o-", color=f"C{i}", label=name)
     ax2.axhline(0.5, color="grey", ls=":", lw=1)
     ax2.set(xlabel="alpha, in gaps between the two classes' means along the direction",
-            ylabel="share of reviews answered ' positive'", title=f"Steer after block {layer}", ylim=(-0.02, 1.02))
+            ylabel="share answered with class 1's word", title=f"Steer along it after block {layer}",
+            ylim=(-0.02, 1.02))
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()

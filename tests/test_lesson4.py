@@ -304,3 +304,149 @@ def test_model_logit_diff_matches_full_logits() -> None:
     last = logits[torch.arange(5), torch.as_tensor(data.positions)]
     expected = last.gather(1, data.answers[:, :1])[:, 0] - last.gather(1, data.answers[:, 1:])[:, 0]
     assert torch.allclose(lesson4.model_logit_diff(model, data), expected, atol=1e-4)
+
+
+# ============================================================================ part 3: the lesson's claims
+@pytest.fixture(scope="module")
+def lesson() -> dict:
+    """The namespace left by running every code cell of the lesson (plots closed, nothing displayed)."""
+    import IPython.display
+
+    shown = plt.show
+    original_display = IPython.display.display
+    plt.show = lambda *args, **kwargs: plt.close("all")
+    IPython.display.display = lambda *args, **kwargs: None
+    namespace: dict = {}
+    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel
+    try:
+        for source in _code_cells(ROOT / "notebooks" / NAME):
+            exec(source, namespace)  # noqa: S102
+    finally:
+        plt.show, IPython.display.display = shown, original_display
+        plt.close("all")
+        torch.set_grad_enabled(grad_enabled)
+    return namespace
+
+
+def test_claim_syllabus_example_runs_with_the_same_calls() -> None:
+    source = "\n".join(_code_cells(ROOT / "notebooks" / NAME))
+    for call in ['_, cache = model.run_with_cache(model.to_tokens(text))',
+                 'X.append(cache["resid_post", 3][0, -1].numpy())',
+                 'probe = LogisticRegression(max_iter=1000).fit(np.array(X), y)',
+                 'print("linear separability (probe accuracy):", probe.score(np.array(X), y))']:
+        assert call in source, call
+
+
+def test_claim_activations_come_from_run_with_cache_with_a_names_filter() -> None:
+    import inspect
+
+    assert "names_filter" in inspect.getsource(lesson4.gather_resid)
+
+
+def test_claim_a_probe_fits_shuffled_labels_on_its_training_data(lesson: dict) -> None:
+    assert lesson["probe"].score(np.array(lesson["X"]), lesson["y"]) == 1.0
+    assert lesson["memoriser"].score(np.array(lesson["X"]), lesson["shuffled"]) == 1.0          # "100%"
+    assert lesson["probe"].score(lesson["X_held_out"], lesson["y_held_out"]) == 1.0
+    assert lesson["memoriser"].score(lesson["X_held_out"], lesson["y_held_out"]) == pytest.approx(0.47, abs=0.02)
+
+
+def test_claim_the_models_own_answers(lesson: dict) -> None:
+    own = lesson["model_accuracy"]
+    assert own["sentiment"] == 1.0
+    assert own["truth"] == pytest.approx(0.617, abs=0.005)
+    assert own["io_name"] == pytest.approx(0.963, abs=0.005)
+
+
+def test_claim_where_each_attribute_becomes_readable(lesson: dict) -> None:
+    acc, chance = lesson["accuracy"], lesson["chance"]
+    assert acc["sentiment"][0] == pytest.approx(0.515, abs=0.005) and (acc["sentiment"][1:] == 1.0).all()
+    assert lesson["best_layer"]["sentiment"] == 1                                 # readable after block 0
+    np.testing.assert_allclose(acc["io_name"][1:], [0.107, 0.843, 0.917, 0.943], atol=0.005)
+    assert lesson["best_layer"]["io_name"] == 4 and chance["io_name"] == pytest.approx(0.05, abs=0.005)
+    assert acc["truth"].max() == pytest.approx(0.563, abs=0.005) and lesson["best_layer"]["truth"] == 4
+    assert acc["truth"].max() < 0.6 and chance["truth"] == 0.5
+
+
+def test_claim_controls(lesson: dict) -> None:
+    c, base, sel = lesson["controls"], lesson["baseline"], lesson["selectivity"]
+    # sentiment: in the words; an untrained model gets most of it; selectivity 0.29 to 0.36
+    assert base["sentiment"] == 1.0
+    assert c["sentiment"]["random-init model"][1] == pytest.approx(0.80, abs=0.005)
+    assert c["sentiment"]["random-init model"].max() == pytest.approx(0.80, abs=0.005)
+    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].min(), 0.64, atol=0.005)
+    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].max(), 0.71, atol=0.005)
+    assert sel["sentiment"][1:].min() == pytest.approx(0.29, abs=0.005)
+    assert sel["sentiment"][1:].max() == pytest.approx(0.36, abs=0.005)
+    assert (c["sentiment"]["MLP probe"][1:] == 1.0).all()
+    # IO name: computed by the layers
+    assert base["io_name"] == pytest.approx(0.013, abs=0.005) and base["io_name"] < lesson["chance"]["io_name"]
+    assert c["io_name"]["random-init model"].max() == pytest.approx(0.127, abs=0.005)
+    assert c["io_name"]["control task (random labels)"][2:].min() == pytest.approx(0.10, abs=0.005)
+    assert c["io_name"]["control task (random labels)"][2:].max() == pytest.approx(0.157, abs=0.005)
+    np.testing.assert_allclose(sel["io_name"][2:], [0.687, 0.813, 0.843], atol=0.005)
+    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].min(), 0.77, atol=0.005)
+    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].max(), 0.863, atol=0.005)
+    assert (c["io_name"]["MLP probe"][2:] < c["io_name"]["linear probe"][2:]).all()
+    # truth: the control task beats the task at every entry
+    assert (sel["truth"] < 0).all()
+    assert sel["truth"].max() == pytest.approx(-0.063, abs=0.005)
+    assert sel["truth"].min() == pytest.approx(-0.20, abs=0.005)
+    assert c["truth"]["random-init model"].max() == pytest.approx(0.547, abs=0.005)
+    assert base["truth"] == pytest.approx(0.51, abs=0.005)
+    assert c["truth"]["MLP probe"][4] == pytest.approx(0.617, abs=0.005)
+
+
+def test_claim_present_against_used(lesson: dict) -> None:
+    assert lesson["LAYER"] == 1
+    assert lesson["present"] == {"sentiment": 1.0, "relation": 1.0}
+    e = lesson["effects"]
+    sentiment, relation = e["sentiment: probe direction"], e["relation: probe direction"]
+    assert sentiment["answers_changed"] == pytest.approx(0.415, abs=0.01)
+    assert sentiment["accuracy_after"] == pytest.approx(0.585, abs=0.01)
+    assert sentiment["mean_abs_before"] == pytest.approx(12.6, abs=0.05)
+    assert sentiment["mean_abs_change"] == pytest.approx(12.3, abs=0.05)
+    assert e["sentiment: random direction"]["answers_changed"] == 0.0
+    assert e["sentiment: random direction"]["mean_abs_change"] == pytest.approx(0.06, abs=0.01)
+    assert relation["answers_changed"] == pytest.approx(0.027, abs=0.005)
+    assert e["relation: random direction"]["answers_changed"] == pytest.approx(0.023, abs=0.005)
+    assert relation["mean_abs_change"] == pytest.approx(0.04, abs=0.006)
+    assert e["relation: random direction"]["mean_abs_change"] == pytest.approx(0.03, abs=0.006)
+    assert relation["mean_abs_before"] == pytest.approx(0.63, abs=0.006)
+    # the pitfall, in one line: equally readable, very differently used
+    assert sentiment["answers_changed"] > 10 * relation["answers_changed"]
+
+
+def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
+    a = lesson["amnesic"]
+    assert a[1]["relation_probe"] == pytest.approx(0.863, abs=0.005)
+    assert a[8]["relation_probe"] == pytest.approx(0.643, abs=0.005)
+    majority = lesson["setups"]["relation"][2].mean()
+    assert majority == pytest.approx(0.683, abs=0.005) and a[8]["relation_probe"] < majority
+    assert a[8]["answers_changed"] == pytest.approx(0.093, abs=0.005)
+    assert a["random 8"]["answers_changed"] == pytest.approx(0.033, abs=0.005)
+    assert a[8]["answers_changed"] < 0.1
+
+
+def test_claim_steering(lesson: dict) -> None:
+    s = lesson["steered"]
+    sentiment = dict(zip(lesson["multiples"], s["sentiment direction: share answered ' positive'"]))
+    relation = s["relation direction: share answered ' true'"]
+    assert sentiment[1] == 1.0 and sentiment[1.5] == 1.0 and sentiment[-1] == 0.0 and sentiment[0] == 0.5
+    assert relation.min() == pytest.approx(0.75, abs=0.005) and relation.max() == pytest.approx(0.79, abs=0.005)
+
+
+def test_claim_patching_agrees_for_sentiment(lesson: dict) -> None:
+    patched = lesson["patched"]
+    assert abs(patched[0]) < 0.005
+    assert patched[1] == pytest.approx(0.995, abs=0.005)
+    assert all(p == pytest.approx(1.0, abs=0.015) for p in patched[2:])
+
+
+def test_claim_truth_probe_does_not_generalise_to_held_out_facts(lesson: dict) -> None:
+    same, held = lesson["truth_auroc"]["same facts, new wording"], lesson["truth_auroc"]["held-out facts"]
+    np.testing.assert_allclose([same[1], same[2], same[4]], [0.69, 0.69, 0.70], atol=0.006)
+    assert min(held) == pytest.approx(0.44, abs=0.005) and max(held) == pytest.approx(0.50, abs=0.006)
+    assert max(held) < 0.51
+    assert lesson["self_auroc"]["held-out facts"] == pytest.approx(0.70, abs=0.005)
+    assert lesson["self_accuracy"] == pytest.approx(0.614, abs=0.005)
+    assert lesson["self_auroc"]["held-out facts"] > max(held)
