@@ -292,50 +292,50 @@ def heads_by_effect(effects: torch.Tensor, k: int) -> list[Head]:
 
 
 def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, str]], n_layers: int,
-                 title: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+                 other_nodes: dict[str, float] | None = None, title: str = "", ax: plt.Axes | None = None) -> plt.Axes:
     """Draw a circuit as a graph: heads as boxes placed by layer (bottom to top), coloured by group.
 
-    ``groups`` maps a role name ("name movers", ...) to its heads; ``edges`` are ``(from_group,
-    to_group)`` arrows drawn between every head of one group and every head of the other, plus the
-    special groups ``"input"`` and ``"logits"``.
+    Args:
+        groups: role name ("S2 movers", ...) -> its heads ``(layer, head)``.
+        edges: ``(from, to)`` pairs of group names or node names; an arrow joins every member of one
+            to every member of the other. ``"input"`` (the embeddings) and ``"logits"`` always exist.
+        n_layers: the model's layer count (sets the vertical axis).
+        other_nodes: extra nodes that are not heads, name -> height in layers (e.g. ``{"MLPs": 1.5}``).
     """
     import networkx as nx
 
     ax = ax or plt.subplots(figsize=(7, 4.5))[1]
     graph = nx.DiGraph()
-    pos, colours = {}, {}
     palette = plt.get_cmap("tab10")
-    per_layer: dict[int, int] = {}
-    graph.add_node("input"); pos["input"] = (0.0, -1.0); colours["input"] = "lightgrey"
-    graph.add_node("logits"); pos["logits"] = (0.0, n_layers); colours["logits"] = "lightgrey"
-    layer_nodes: dict[int, list[str]] = {}
+    pos = {"input": (0.0, -1.0), "logits": (0.0, float(n_layers))}
+    colours = {"input": "lightgrey", "logits": "lightgrey"}
+    members = {"input": ["input"], "logits": ["logits"]}
+    for name, height in (other_nodes or {}).items():
+        pos[name], colours[name], members[name] = (1.6, height), "wheat", [name]
+    by_layer: dict[int, list[str]] = {}
     for g, (group, heads) in enumerate(groups.items()):
+        members[group] = [f"{layer}.{head}" for layer, head in heads]
         for layer, head in heads:
-            node = f"{layer}.{head}"
-            graph.add_node(node, group=group)
-            layer_nodes.setdefault(layer, []).append(node)
-            colours[node] = palette(g)
-    for layer, nodes in layer_nodes.items():
+            by_layer.setdefault(layer, []).append(f"{layer}.{head}")
+            colours[f"{layer}.{head}"] = palette(g)
+    for layer, nodes in by_layer.items():
         for i, node in enumerate(nodes):
             pos[node] = (i - (len(nodes) - 1) / 2, float(layer))
-        per_layer[layer] = len(nodes)
-    members = {group: [f"{l}.{h}" for l, h in heads] for group, heads in groups.items()}
-    members["input"], members["logits"] = ["input"], ["logits"]
+    graph.add_nodes_from(pos)
     for a, b in edges:
-        for u in members[a]:
-            for v in members[b]:
-                graph.add_edge(u, v)
-    nx.draw_networkx(graph, pos, ax=ax, node_color=[colours[n] for n in graph.nodes], node_size=900,
-                     node_shape="s", font_size=8, arrows=True, arrowsize=12, edge_color="grey")
+        graph.add_edges_from((u, v) for u in members[a] for v in members[b])
+    nx.draw_networkx(graph, pos, ax=ax, node_color=[colours[n] for n in graph.nodes], node_size=1100,
+                     node_shape="s", font_size=8, arrows=True, arrowsize=14, edge_color="grey")
     handles = [plt.Line2D([], [], marker="s", ls="", color=palette(g), label=group) for g, group in enumerate(groups)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_yticks(range(-1, n_layers + 1), ["input", *[f"layer {l}" for l in range(n_layers)], "logits"])
+    ax.set_yticks(range(-1, n_layers + 1), ["embeddings", *[f"layer {l}" for l in range(n_layers)], "logits"])
     ax.tick_params(left=True, labelleft=True)
+    ax.set_xlim(-1.5, 2.5)
     ax.set_title(title)
     ax.axis("on")
+    ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_xticks([])
     return ax
 
 
@@ -447,8 +447,13 @@ def check_logit_diff(fn) -> CheckResult:
 # ----------------------------------------------------------------------------- exercise 2
 @lru_cache(maxsize=None)
 def _sweep_cases() -> list[Case]:
-    cases = []   # a sweep runs the model n_layers * pos times: two cases keep the check to seconds
-    for label, model, clean, corrupted, answers in [_patching_setups()[0], _patching_setups()[2]]:
+    four, tiny = _model("course-4l"), _model("tiny-gpt2-like")
+    a = _ioi_case(2, 3, 8, 3)                # a short template: a sweep runs the model n_layers * pos times
+    clean, corrupted, answers = _tiny_case(0)
+    setups = [("4-layer model, 2 IOI prompts", four, a.clean_tokens, a.corrupted_tokens, a.answer_tokens),
+              ("tiny random model, 3 random prompts", tiny, clean, corrupted, answers)]
+    cases = []
+    for label, model, clean, corrupted, answers in setups:
         metric = _NormalizedMetric(model, clean, corrupted, answers)
         cases.append(Case((model, corrupted, _clean_cache(model, clean), metric), label=label))
     return cases

@@ -295,3 +295,165 @@ def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
     assert torch.is_grad_enabled() == grad_enabled
     model = lesson3._model("course-4l")
     assert not any(hp.fwd_hooks or hp.bwd_hooks for hp in model.hook_dict.values())
+
+
+# ============================================================================ part 2: the lesson's claims
+@pytest.fixture(scope="module")
+def lesson() -> dict:
+    """The namespace left by running every code cell of the lesson (plots closed, nothing displayed)."""
+    import IPython.display
+
+    shown, original_display = plt.show, IPython.display.display
+    plt.show = lambda *args, **kwargs: plt.close("all")
+    IPython.display.display = lambda *args, **kwargs: None
+    namespace: dict = {}
+    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel
+    try:
+        for source in _code_cells(ROOT / "notebooks" / NAME):
+            exec(source, namespace)  # noqa: S102
+    finally:
+        plt.show, IPython.display.display = shown, original_display
+        plt.close("all")
+        torch.set_grad_enabled(grad_enabled)
+    return namespace
+
+
+def test_claim_syllabus_prompts_do_not_line_up_and_trevi_fountain_does(lesson) -> None:
+    model = lesson["model"]
+    lengths = [len(model.to_str_tokens(p)) for p in (lesson3.FACT_CLEAN, lesson3.FACT_CORRUPT_SYLLABUS,
+                                                      lesson3.FACT_CORRUPT)]
+    assert lengths[1] == lengths[0] - 1 and lengths[2] == lengths[0]
+    for prompt, answer in [(lesson3.FACT_CLEAN, " Paris"), (lesson3.FACT_CORRUPT, " Rome"),
+                           (lesson3.FACT_CORRUPT_SYLLABUS, " Rome")]:
+        assert model.to_string(model(prompt)[0, -1].argmax()) == answer
+
+
+def test_claim_syllabus_code_fails_on_the_hook_keyword_then_on_shapes(lesson) -> None:
+    model = lesson["model"]
+    clean = model.to_tokens(lesson3.FACT_CLEAN)
+    corrupt = model.to_tokens(lesson3.FACT_CORRUPT_SYLLABUS)
+    _, cache = model.run_with_cache(clean)
+
+    def patch_layer(act, hook, layer):
+        act[:] = cache["resid_post", layer]
+        return act
+    with pytest.raises(TypeError, match="hook"):
+        model.run_with_hooks(corrupt, fwd_hooks=[("blocks.0.hook_resid_post", lambda a, h: patch_layer(a, h, 0))])
+    with pytest.raises(RuntimeError):
+        model.run_with_hooks(corrupt, fwd_hooks=[("blocks.0.hook_resid_post", lambda a, hook: patch_layer(a, hook, 0))])
+    model.reset_hooks()
+
+
+def test_claim_patching_the_whole_stream_gives_the_clean_logit_at_every_layer(lesson) -> None:
+    assert lesson["syllabus_paris_logits"] == pytest.approx([lesson["clean_paris_logit"]] * 4, abs=1e-3)
+
+
+def test_claim_metric_table(lesson) -> None:
+    assert lesson["clean_ld"] > 0 > lesson["corrupted_ld"]
+    partial = lesson["normalized_metric"](lesson["runs"]["patched: ' Eiffel' into layer 0"], lesson["answers"],
+                                          lesson["clean_ld"], lesson["corrupted_ld"]).item()
+    assert 0.3 < partial < 0.9
+
+
+def _fact_positions(lesson) -> tuple[int, int]:
+    tokens = lesson["fact_tokens"]
+    return tokens.index(" Eiffel"), tokens.index(" Tower")
+
+
+def test_claim_fact_layer0_only_the_subject_matters(lesson) -> None:
+    eiffel, tower = _fact_positions(lesson)
+    layer0 = lesson["resid_patch"][0]
+    assert 0.55 < layer0[eiffel] < 0.8          # "about two thirds"
+    assert 0.2 < layer0[tower] < 0.45           # "about a third"
+    others = [p for p in range(len(layer0)) if p not in (eiffel, tower)]
+    assert layer0[others].abs().max() < 0.05
+
+
+def test_claim_fact_from_layer1_the_final_position_carries_it(lesson) -> None:
+    eiffel, tower = _fact_positions(lesson)
+    resid = lesson["resid_patch"]
+    assert (resid[1:, -1] > 0.9).all()
+    assert resid[1:, [eiffel, tower]].abs().max() < 0.15
+
+
+def test_claim_fact_layer0_attention_moves_it_and_layer0_mlp_at_the_end_looks_it_up(lesson) -> None:
+    eiffel, tower = _fact_positions(lesson)
+    assert lesson["attn_patch"][0, -1] > 0.8
+    assert lesson["mlp_patch"][0, -1] > 0.6
+    assert lesson["mlp_patch"][:, [eiffel, tower]].abs().max() < 0.1
+
+
+def test_claim_ioi_residual_s2_at_layer0_then_the_final_position(lesson) -> None:
+    ioi, resid = lesson["ioi"], lesson["ioi_resid_patch"]
+    s2 = ioi.positions["s2"][0].item()
+    names = sorted(set(ioi.positions["io"].tolist()) | set(ioi.positions["s1"].tolist()))
+    assert resid[0, s2] > 0.5
+    assert resid[0, names].abs().max() < 0.15
+    assert (resid[1:, -1] > 0.5).all()
+    assert resid[1:, :-1].abs().max() < 0.1
+
+
+def test_claim_one_head_stands_out(lesson) -> None:
+    head_patch = lesson["head_patch"]
+    assert lesson["top_heads"][:2] == [(0, 4), (0, 3)]
+    assert 0.4 < head_patch[0, 4] < 0.7
+    assert 0 < head_patch[0, 3] < 0.2
+    rest = [head_patch[l, h].abs().item() for l in range(4) for h in range(8) if (l, h) not in [(0, 4), (0, 3)]]
+    assert max(rest) < 0.08
+
+
+def test_claim_patterns_do_nothing_values_do_everything(lesson) -> None:
+    assert lesson["pattern_patch"].abs().max() < 0.05
+    assert lesson["value_patch"][0, 4] == pytest.approx(lesson["head_patch"][0, 4].item(), abs=0.1)
+
+
+def test_claim_the_s2_movers_attend_to_s2(lesson) -> None:
+    attention = lesson["attention_from_end"]
+    assert attention["0.4"]["s2"] > 0.9
+    assert attention["0.3"]["s2"] > 0.5 and attention["0.3"]["s2"] > attention["0.3"]["io"] + attention["0.3"]["s1"]
+
+
+def test_claim_every_mlp_at_the_final_position_matters(lesson) -> None:
+    assert min(lesson["mlp_at_end"]) > 0.15
+
+
+def test_claim_two_head_circuit_keeps_more_than_all_of_the_logit_difference(lesson) -> None:
+    assert len(lesson["circuit_heads"]) <= 8
+    assert lesson["faithfulness"] >= 1.0
+    assert lesson["faithfulness_curve"][1] == pytest.approx(lesson["faithfulness"], abs=1e-4)
+
+
+def test_claim_circuit_alone_never_puts_the_io_first(lesson) -> None:
+    table = lesson["circuit_table"]
+    assert table["clean model"]["io_top1"] == 1.0
+    assert table["circuit only (all other heads mean-ablated)"]["io_top1"] <= 0.05
+    assert 0.3 < table["circuit removed (its 2 heads mean-ablated)"]["io_top1"] < 0.7
+
+
+def test_claim_attribution_patching_agrees_and_is_cheaper(lesson) -> None:
+    assert lesson["attribution_correlation"] > 0.99
+    assert lesson["attribution_seconds"] < lesson["patching_seconds"] / 2
+
+
+def test_claim_noising_0_4_is_necessary_and_others_slightly_above_1(lesson) -> None:
+    noising = lesson["noising"]
+    assert 1 - noising[0, 4] > 0.6
+    assert lesson["head_patch"][0, 4] < 0.7
+    assert (noising > 1).sum() >= 16
+
+
+def test_claim_circuit_holds_on_held_out_templates_but_names_first_breaks_the_model(lesson) -> None:
+    results = lesson["family_results"]
+    held_out = [r for name, r in results.items() if name.startswith(("found on", "held-out"))]
+    assert len(held_out) == 4
+    for r in held_out:
+        assert r["faithfulness"] >= 1.0 and r["head_0_4_on_s2"] > 0.85 and r["io_above_s"] > 0.95
+    names_first = next(r for name, r in results.items() if name.startswith("names first"))
+    assert names_first["io_above_s"] < 0.3 and names_first["logit_diff"] < 0
+    assert names_first["head_0_4_on_s2"] > 0.9
+
+
+def test_claim_sentence_initial_name_has_no_leading_space(lesson) -> None:
+    model, data = lesson["model"], lesson["data"]
+    first_word = model.to_str_tokens(data.clean_tokens[0])[1]
+    assert model.to_string(data.answer_tokens[0, 0]) == " " + first_word
