@@ -547,7 +547,7 @@ def plot_controls(results: dict[str, dict[str, Sequence[float]]], baselines: dic
         ax.set(title=task, ylim=(-0.02, 1.05))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("held-out accuracy")
-    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="lower right")
+    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="center right")
     fig.tight_layout()
     return fig
 
