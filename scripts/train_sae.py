@@ -17,6 +17,9 @@ and ``runner_cfg.json``, plus ``training_record.json`` (seed, steps, tokens, wal
 held-out metrics computed with ``sae_lens.evals.run_evals``: L0, explained variance, MSE, dead
 latents, CE loss recovered).
 
+The SAE shipped in ``models/sae/`` was trained with ``--tokens 1500000`` (24 minutes at about 1,000
+tokens/s on 2 shared CPU cores); its ``training_record.json`` says so.
+
 Seeded: the same command on the same machine gives the same SAE. Resumable: the runner
 checkpoints to ``runs/sae/<name>/checkpoints/`` a few times per run (and on Ctrl-C); starting the
 same command again resumes from the latest checkpoint (``--fresh`` starts over). A resumed run
