@@ -1305,3 +1305,43 @@ def packed_tokens(tokenizer, examples: list[Example], seq_len: int = 96) -> torc
     n = len(ids) // (seq_len - 1)
     rows = torch.tensor(ids[:n * (seq_len - 1)]).view(n, seq_len - 1)
     return torch.cat([torch.full((n, 1), tokenizer.bos_token_id), rows], dim=1)
+
+
+# --- Steering ---
+
+# Prompts with nothing to do with landmarks or cities: openings of stories, IOI sentences and reviews.
+STEERING_PROMPTS = [
+    "Later that day, Mary went to the", "I went to see the", "Yesterday John and Anna met at the",
+    "The old dog sat on the", "We tried the new", "It was a warm day, and Tom", "Here is my review of the",
+    "After lunch, Kate and Sam went to the", "The little bird ran to the", "She found a blue",
+    "In the evening, the cat slept by the", "Max and Lily talked about the", "Then, Lucy and Jack went to the",
+    "There was a small fox under the", "I finally tried the new", "He painted the old",
+    "When Emma and Ben got home from the", "The movie was", "Peter said that the book was on the",
+    "We all agreed that the", "The young horse ran to the", "David walked to the park in the",
+    "I thought the food was", "They kept a red",
+]
+# Words that name a place of the fact corpus: its cities and countries, and the kinds of landmark
+# (capitalised, as in landmark names; stories and reviews never capitalise them mid-sentence).
+PLACE_WORDS = WORD_CLASSES["a city"] | WORD_CLASSES["a country"] | {
+    "Tower", "Bridge", "Palace", "Cathedral", "Museum", "Castle", "Mosque", "Fountain", "Gate", "Square", "Gallery"}
+
+
+def mentions(text: str, words: set[str]) -> bool:
+    """Whether ``text`` contains one of ``words`` as a whole word (punctuation ignored)."""
+    return any(w.strip(".,!?;:'\"") in words for w in text.split())
+
+
+def steering_sweep(model, sae, feature: int, values: Sequence[float | None], prompts: Sequence[str] = STEERING_PROMPTS,
+                   words: set[str] = PLACE_WORDS, n_new: int = 10) -> dict:
+    """Greedy completions of ``prompts`` with latent ``feature`` clamped to each of ``values``
+    (``None``: no hook, the model as it is). Returns ``{value: (share of completions that mention
+    one of words, completions)}``."""
+    from helpers.sae import generate_greedy
+
+    out = {}
+    for value in values:
+        hooks = [] if value is None else [
+            (sae.cfg.metadata.hook_name, lambda resid, hook, v=value: clamp_feature(resid, sae, feature, v))]
+        completions = generate_greedy(model, list(prompts), n_new, hooks)
+        out[value] = (sum(mentions(c, words) for c in completions) / len(completions), completions)
+    return out

@@ -568,9 +568,297 @@ def test_lesson_uses_the_tested_settings(snippet: str) -> None:
     assert snippet in _code(LESSON)
 
 
-def test_workbook_has_the_five_exercises_and_their_checks() -> None:
+def test_workbook_has_the_seven_exercises_and_their_checks() -> None:
     code = _code(WORKBOOK)
     for name in ["toy_model_forward", "toy_model_loss", "sae_forward", "sae_loss", "l0_norm", "count_dead_latents",
-                 "train_sae"]:
+                 "train_sae", "clamp_feature", "best_matching_label"]:
         assert f"def {name}(" in code and f"check_{name}({name})" in code
-    assert code.count("### BEGIN SOLUTION") == code.count("### END SOLUTION") == 7
+    assert "def run_with_clamp(" in code and "check_run_with_clamp(run_with_clamp, model, sae)" in code
+    assert code.count("### BEGIN SOLUTION") == code.count("### END SOLUTION") == 10
+
+
+# ================================================================================================
+# Part B: the SAE on the course model
+# ================================================================================================
+
+from helpers import sae as sae_helpers  # noqa: E402
+from helpers.models import OfflineError  # noqa: E402
+from helpers.sae import clamp_feature, run_with_clamp  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 6a: clamp_feature
+# ------------------------------------------------------------------------------------------------
+
+def test_clamp_feature_reference_passes(capsys) -> None:
+    with torch.no_grad():
+        result = lesson2.check_clamp_feature(clamp_feature)
+    assert result.passed and result.message == "✅ clamp_feature: passed all 3 cases."
+
+
+def test_clamp_feature_keeps_everything_but_the_latent() -> None:
+    sae = lesson2.tiny_sae(seed=1)
+    resid = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = clamp_feature(resid, sae, 5, 3.0)
+        expected = resid + (3.0 - sae.encode(resid)[..., 5:6]) * sae.W_dec[5]
+        assert torch.allclose(out, expected, atol=1e-5)
+
+
+def _clamp_in_place(resid, sae, feature, value):
+    resid[:] = clamp_feature(resid, sae, feature, value)
+    return resid
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, error=False), ["reconstruction alone", "error term"]),
+    (lambda r, s, f, v: r + v * s.W_dec[f], ["on top of the residual stream", "does not clamp"]),
+    (lambda r, s, f, v: r + (v - s.encode(r)[..., f:f + 1]) * s.W_dec[f] / s.W_dec[f].norm(),
+     ["unit-length direction"]),
+    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, mode="scale"), ["you multiplied the latent by value"]),
+    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, where="last"), ["you clamped the last position only"]),
+    (lambda r, s, f, v: r.clone(), ["the output equals the input", "*before* you edit"]),
+    (_clamp_in_place, ["you modified your input in place"]),
+    (lambda r, s, f, v: clamp_feature(r, s, f, v)[:, -1], ["returned shape (2, 8), expected (2, 5, 8)"]),
+], ids=["stub", "no-error-term", "additive", "unit-direction", "scaled", "last-position", "unchanged", "in-place",
+        "last-row-only"])
+def test_clamp_feature_rejects(learner_fn, parts, capsys) -> None:
+    with torch.no_grad():
+        result = lesson2.check_clamp_feature(learner_fn)
+    _assert_rejected(result, "clamp_feature", parts, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 6b: run_with_clamp (on the bundled model and SAE)
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_and_sae():
+    torch.set_num_threads(1)
+    return sae_helpers.load_model_and_sae("course-4l")
+
+
+def _logits_with_hook_at(name: str):
+    return lambda m, s, t, f, v: lesson2._logits_at(m, s, t, f, v, name)
+
+
+def _leaves_hook_attached(m, s, t, f, v):
+    m.add_hook(s.cfg.metadata.hook_name, lambda resid, hook: clamp_feature(resid, s, f, v))
+    return m(t)
+
+
+def _clamps_last_position(m, s, t, f, v):
+    def hook_fn(resid, hook):
+        return torch.cat([resid[:, :-1], clamp_feature(resid, s, f, v)[:, -1:]], dim=1)
+    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
+
+
+def test_run_with_clamp_reference_passes(model_and_sae) -> None:
+    model, sae = model_and_sae
+    result = lesson2.check_run_with_clamp(run_with_clamp, model, sae)
+    assert result.passed and result.message == "✅ run_with_clamp: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda m, s, t, f, v: m(t), ["the logits are the unmodified model's", "run_with_hooks"]),
+    (_logits_with_hook_at("blocks.2.hook_resid_post"), ["wrong hook (blocks.2.hook_resid_post",
+                                                        "'blocks.2.hook_resid_pre'"]),
+    (_logits_with_hook_at("blocks.3.hook_resid_pre"), ["wrong hook (blocks.2.hook_resid_post"]),   # the same stream
+    (_logits_with_hook_at("blocks.2.hook_resid_mid"), ["wrong hook (blocks.2.hook_resid_mid"]),
+    (_logits_with_hook_at("blocks.1.hook_resid_pre"), ["wrong hook (blocks.1.hook_resid_pre, a layer too early"]),
+    (_clamps_last_position, ["you clamped the last position only"]),
+    (_leaves_hook_attached, ["you left hooks attached"]),
+    (lambda m, s, t, f, v: run_with_clamp(m, s, t, f, v)[:, -1], ["returned shape (1, "]),
+], ids=["stub", "no-hook", "resid-post", "next-resid-pre", "resid-mid", "layer-too-early", "last-position",
+        "hook-left-attached", "last-position-logits"])
+def test_run_with_clamp_rejects(learner_fn, parts, model_and_sae, capsys) -> None:
+    model, sae = model_and_sae
+    _assert_rejected(lesson2.check_run_with_clamp(learner_fn, model, sae), "run_with_clamp", parts, capsys)
+    assert not any(hp.fwd_hooks for hp in model.hook_dict.values())      # the check leaves the model clean
+
+
+# ------------------------------------------------------------------------------------------------
+# Exercise 7: best_matching_label
+# ------------------------------------------------------------------------------------------------
+
+def _workbook_best_matching_label(feature_acts, labels):
+    """The solved workbook's loop, as a learner would write it."""
+    n_features, n_labels = feature_acts.shape[1], labels.shape[1]
+    auroc = torch.zeros(n_features, n_labels)
+    for f in range(n_features):
+        for j in range(n_labels):
+            pos, neg = feature_acts[labels[:, j], f], feature_acts[~labels[:, j], f]
+            auroc[f, j] = ((pos[:, None] > neg[None, :]).float() + 0.5 * (pos[:, None] == neg[None, :]).float()).mean()
+    best_auroc, best_label = auroc.max(dim=-1)
+    return best_label, best_auroc
+
+
+@pytest.mark.parametrize("learner_fn", [lesson2.best_matching_label, _workbook_best_matching_label],
+                         ids=["reference", "workbook-loop"])
+def test_best_matching_label_reference_passes(learner_fn) -> None:
+    result = lesson2.check_best_matching_label(learner_fn)
+    assert result.passed and result.message == "✅ best_matching_label: passed all 3 cases."
+
+
+@pytest.mark.parametrize(("learner_fn", "parts"), [
+    (_stub, ["not implemented yet"]),
+    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, flip=True)), ["the sign is flipped", "*without*"]),
+    (lambda a, y: lesson2._best(lesson2.feature_label_auroc(a, y), lowest=True), ["the *lowest* AUROC"]),
+    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, tie=0.0)), ["ties count as losses", "one half"]),
+    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, tie=1.0)), ["ties count as wins"]),
+    (lambda a, y: lesson2._best(lesson2.feature_label_auroc(a, y).T), ["the best feature for each label"]),
+    (lambda a, y: lesson2.feature_label_auroc(a, y).max(-1), ["return (best_label, best_auroc), in that order"]),
+    (lambda a, y: lesson2._best((a.T @ y.float()) / y.float().sum(0) - (a.T @ (~y).float()) / (~y).float().sum(0)),
+     ["difference of mean activations"]),
+    (lambda a, y: lesson2.feature_label_auroc(a, y), ["returned a tensor of shape (5, 4), expected a tuple of 2 items"]),
+], ids=["stub", "flipped-sign", "argmin", "ties-as-losses", "ties-as-wins", "transposed", "swapped", "mean-difference",
+        "whole-matrix"])
+def test_best_matching_label_rejects(learner_fn, parts, capsys) -> None:
+    _assert_rejected(lesson2.check_best_matching_label(learner_fn), "best_matching_label", parts, capsys)
+
+
+def test_feature_label_auroc_matches_sklearn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(0)
+    acts = torch.rand(300, 12, generator=g) * (torch.rand(300, 12, generator=g) < 0.2)
+    acts[:6, 3] = 0.5                                                  # ties among active tokens too
+    labels = torch.rand(300, 5, generator=g) < 0.3
+    got = lesson2.feature_label_auroc(acts, labels)
+    want = torch.tensor([[roc_auc_score(labels[:, j].numpy(), acts[:, f].numpy()) for j in range(5)]
+                         for f in range(12)], dtype=torch.float32)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(got, lesson2._pairwise_auroc(acts, labels), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# The gpt2-small switch: offline it fails fast and names the bundled default
+# ------------------------------------------------------------------------------------------------
+
+def test_gpt2_switch_fails_fast_offline_naming_the_default(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(OfflineError) as error:
+        sae_helpers.load_model_and_sae("gpt2-small")
+    assert time.perf_counter() - start < 2.0
+    message = str(error.value)
+    for part in ["gpt2-small-res-jb", "huggingface.co", "cannot be reached", "MODEL_NAME = 'course-4l'",
+                 "load_model_and_sae('course-4l')"]:
+        assert part in message, message
+
+
+def test_gpt2_switch_uses_the_syllabus_sae() -> None:
+    assert sae_helpers.PUBLIC_SAES["gpt2-small"] == ("gpt2-small-res-jb", "blocks.7.hook_resid_pre")
+    with pytest.raises(ValueError, match="'course-4l' \\(bundled\\)"):
+        sae_helpers.load_model_and_sae("gpt2-medium")
+
+
+def test_lesson_has_the_switch_and_the_syllabus_code() -> None:
+    code = _code(LESSON)
+    assert 'MODEL_NAME = "course-4l"' in code and "load_model_and_sae(MODEL_NAME)" in code
+    for line in ['model.run_with_cache(model.to_tokens("The Golden Gate Bridge is"))', "sae.encode(acts)",
+                 "features[0, -1].topk(5)", "print(top.indices, top.values)"]:
+        assert line in code
+
+
+# ------------------------------------------------------------------------------------------------
+# Figures of part B (quoted by the lesson's text, measured on the shipped SAE with the lesson's code)
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def part_b(model_and_sae):
+    model, sae = model_and_sae
+    data = lesson2.labelled_tokens(model.tokenizer)
+    with torch.no_grad():
+        acts = sae_helpers.sae_latents(model, sae, data.tokens, data.mask)
+    return model, sae, data, acts, lesson2.match_features(acts, data)
+
+
+def test_shipped_sae_is_trained_on_the_shipped_model() -> None:
+    """The record quoted in section 3: 1,500,000 tokens, 24 minutes on 2 threads, λ 5."""
+    record = sae_helpers.training_record()
+    config = json.loads((ROOT / "models" / "course-4l" / "config.json").read_text())
+    assert record["model_sha256"] == config["sha256"], "retrain the SAE: scripts/train_sae.py"
+    assert record["hook_name"] == "blocks.2.hook_resid_pre" and record["d_sae"] == 4096 and not record["quick"]
+    assert record["tokens"] == 1500000 and record["threads"] == 2 and record["l1_coefficient"] == 5.0
+    assert round(record["wall_time_s"] / 60) == 24
+    final = record["final"]
+    assert round(final["l0"]) == 44 and round(100 * final["explained_variance"]) == 77
+    assert round(100 * final["ce_loss_recovered"]) == 98
+    folder = sae_helpers.SAE_DIR / sae_helpers.DEFAULT_SAE
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert 2e6 < size < 20e6
+
+
+def test_golden_gate_top5(model_and_sae) -> None:
+    """Section 4: the syllabus code on our model."""
+    model, sae = model_and_sae
+    with torch.no_grad():
+        _, cache = model.run_with_cache(model.to_tokens("The Golden Gate Bridge is"))
+        features = sae.encode(cache["blocks.2.hook_resid_pre"])
+    top = features[0, -1].topk(5)
+    assert top.indices.tolist() == [11, 2977, 1507, 3421, 2984]
+    assert top.values.tolist() == pytest.approx([2.037, 1.941, 1.921, 1.916, 1.772], abs=0.01)
+    assert int((features[0, -1] > 0).sum()) == pytest.approx(34, abs=1)
+
+
+def test_reconstruction_l0_and_ce_recovered(model_and_sae, part_b) -> None:
+    """Section 5: L0 41, 79% of the variance, CE 1.51 -> 1.68 (zeroed 9.79), 98% recovered."""
+    model, sae = model_and_sae
+    data = part_b[2]
+    packed = lesson2.packed_tokens(model.tokenizer, data.examples)
+    with torch.no_grad():
+        stats = sae_helpers.reconstruction_stats(model, sae, packed)
+        ce = sae_helpers.reconstruction_losses(model, sae, packed)
+    assert packed.numel() == 7584
+    assert stats["l0"] == pytest.approx(40.518, abs=0.5)
+    assert stats["explained_variance"] == pytest.approx(0.7931, abs=0.005)
+    assert ce["clean"] == pytest.approx(1.5060, abs=0.005)
+    assert ce["with_sae"] == pytest.approx(1.6775, abs=0.005)
+    assert ce["zero_ablation"] == pytest.approx(9.7882, abs=0.005)
+    recovered = (ce["zero_ablation"] - ce["with_sae"]) / (ce["zero_ablation"] - ce["clean"])
+    assert recovered == pytest.approx(0.9793, abs=0.005)
+
+
+def test_ground_truth_shares(part_b) -> None:
+    """Section 7: 3697 latents judged; clean 8% (1% concept, 7% single word), split 67%, vague 24%."""
+    _, _, data, acts, matches = part_b
+    assert acts.shape[0] == 7529 and len(data.names) == 223
+    assert len(matches.features) == pytest.approx(3697, abs=3)
+    for verdict, (total, concept, word) in {"clean": [0.08466324046524208, 0.010819583446037328, 0.07384365701920476], "split": [0.6743305382742765, 0.11117121990803354, 0.5631593183662429], "vague": [0.24100622126048146, 0.016770354341357856, 0.22423586691912362]}.items():
+        assert matches.share(verdict) == pytest.approx(total, abs=0.003), verdict
+        assert matches.share(verdict, "concept") == pytest.approx(concept, abs=0.003), verdict
+        assert matches.share(verdict, "word") == pytest.approx(word, abs=0.003), verdict
+
+
+@pytest.mark.parametrize(("feature", "verdict", "label"), [[11, "split", "fact or claim: first word after the subject"], [2977, "split", "fact or claim: first word after the subject"], [1507, "split", "fact or claim: first word after the subject"], [3421, "split", "word: stands"], [2984, "split", "fact or claim: first word after the subject"], [427, "clean", "IOI: last word of the prompt"], [20, "clean", "word: It"], [1104, "split", "word: David"], [2806, "vague", "a positive word"], [1419, "vague", "fact or claim: word before the city or country"]])
+def test_latents_named_in_the_text(part_b, feature, verdict, label) -> None:
+    matches = part_b[4]
+    found = matches.of(feature)
+    assert (found["verdict"], found["label"]) == (verdict, label)
+
+
+def test_steering_effect(model_and_sae, part_b) -> None:
+    """Section 8: latent 1419 (AUROC 0.973); share of completions naming a place by clamp."""
+    model, sae, data, acts, _ = part_b
+    auroc = lesson2.feature_label_auroc(acts, data.label("fact or claim: word before the city or country")[:, None])[:, 0]
+    feature = int(auroc.argmax())
+    assert feature == 1419 and float(auroc[feature]) == pytest.approx(0.9734, abs=0.002)
+    peak = acts[:, feature].max().item()
+    assert peak == pytest.approx(2.3774, abs=0.01)
+    multiples = [None, 1, 5, 10, 20]
+    with torch.no_grad():
+        sweep = lesson2.steering_sweep(model, sae, feature, [None if m is None else m * peak for m in multiples])
+    shares = [share for share, _ in sweep.values()]
+    assert shares == pytest.approx([0.0, 0.0, 0.041666666666666664, 0.7083333333333334, 1.0], abs=1.5 / len(lesson2.STEERING_PROMPTS))
+
+
+def test_lesson_and_workbook_use_the_tested_steering_settings() -> None:
+    lesson, workbook = _code(LESSON), _code(WORKBOOK)
+    assert 'concept = "fact or claim: word before the city or country"' in lesson
+    assert "multiples = [None, 1, 5, 10, 20]" in lesson
+    assert "feature, value = 1419, 10 * 2.3774" in workbook

@@ -52,6 +52,14 @@ def test_quick_run_saves_sae_lens_format_and_a_record(trained):
     assert 0 < final["l0"] < 4096 and 0 <= final["dead_latents"] <= 4096
     model_config = json.loads((ROOT / "models" / "course-4l" / "config.json").read_text())
     assert saved["model_sha256"] == model_config["sha256"]
+    assert saved["mix"] == _train_sae_module().final_mix()
+
+
+def test_the_sae_trains_on_the_mix_the_model_ended_with() -> None:
+    train_sae = _train_sae_module()
+    spec = train_sae.MODELS["course-4l"]
+    last = spec["later_mixes"][-1][1] if spec.get("later_mixes") else spec["mix"]
+    assert train_sae.final_mix() == last and abs(sum(last.values()) - 1) < 1e-9
 
 
 def test_saved_sae_loads_with_load_from_disk_and_reconstructs(trained):
