@@ -230,6 +230,14 @@ def test_checks_leave_the_learners_random_state_alone() -> None:
     assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)
 
 
+def test_checks_run_on_one_thread_and_restore_the_thread_settings() -> None:
+    threads = torch.get_num_threads()
+    seen = []
+    lesson4.check_project_out(lambda resid, d: seen.append(torch.get_num_threads()) or project_out(resid, d))
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == threads
+
+
 def test_checks_leave_the_model_without_hooks() -> None:
     model = lesson4._check_model()
     CHECKS["logits_without_direction"](_hook_learner("left-attached"))
