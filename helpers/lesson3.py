@@ -72,14 +72,17 @@ class IOIPatchingData:
 
 
 def ioi_patching_data(model: HookedTransformer, n: int = 64, *, opening: int = 0, action: int = 0,
-                      split: str = "train", seed: int = 0) -> IOIPatchingData:
+                      split: str = "train", seed: int = 0, order: str | None = None) -> IOIPatchingData:
     """``n`` IOI prompts from one template (``data.IOI_OPENINGS[opening]`` + ``data.IOI_ACTIONS[action]``).
 
     One template keeps every prompt the same length, so activations line up position by position
-    across the batch (what patching by position needs). Names, places, objects and the ABBA/BABA
-    order vary. ``split`` picks the name pairs (``"test"``: pairs never seen in training).
+    across the batch (what patching by position needs). Names, places and objects vary; so does the
+    name order unless ``order`` is ``"ABBA"`` (IO named first: every role at the same position in
+    every prompt) or ``"BABA"``. ``split`` picks the name pairs (``"test"``: pairs never seen in training).
     """
-    examples = corpus.ioi_examples(n, split, seed, templates=[(opening, action)])
+    examples = corpus.ioi_examples(n if order is None else 3 * n, split, seed, templates=[(opening, action)])
+    if order is not None:
+        examples = [ex for ex in examples if ex.labels["order"] == order][:n]
     rng = random.Random(seed + 1)
     corrupted_texts = []
     for ex in examples:

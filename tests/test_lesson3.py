@@ -8,19 +8,18 @@ the committed model, on the very variables the lesson prints and plots.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformer_lens.utils import get_act_name  # noqa: E402
 
 from helpers import lesson3  # noqa: E402
+from notebook_cells import run_lesson, workbook_functions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "03_activation_patching_circuits.ipynb"
@@ -29,36 +28,15 @@ EXERCISES = ["logit_diff", "patch_residual_by_layer_pos", "patch_head_output", "
 CHECKS = {name: getattr(lesson3, f"check_{name}") for name in EXERCISES}
 
 
-def _code_cells(path: Path) -> list[str]:
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in notebook["cells"] if c["cell_type"] == "code"]
-
-
-def _workbook_functions(path: Path) -> dict:
-    """Run the setup cell and the exercise cells of a workbook; return its namespace."""
-    cells = _code_cells(path)
-    namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()
-    try:
-        exec(cells[0], namespace)  # setup: imports, model  # noqa: S102
-        for source in cells:
-            if any(f"def {name}(" in source for name in EXERCISES):
-                exec(source, namespace)  # noqa: S102
-    finally:
-        torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel
-    return namespace
-
-
 # ============================================================================ part 1: the checks
 @pytest.fixture(scope="module")
 def solved() -> dict:
-    return _workbook_functions(ROOT / "solutions" / NAME)
+    return workbook_functions(ROOT / "solutions" / NAME, EXERCISES)
 
 
 @pytest.fixture(scope="module")
 def stubs() -> dict:
-    return _workbook_functions(ROOT / "exercises" / NAME)
+    return workbook_functions(ROOT / "exercises" / NAME, EXERCISES)
 
 
 @pytest.mark.parametrize("name", EXERCISES)
@@ -300,22 +278,8 @@ def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
 # ============================================================================ part 2: the lesson's claims
 @pytest.fixture(scope="module")
 def lesson() -> dict:
-    """The namespace left by running every code cell of the lesson (plots closed, nothing displayed)."""
-    import IPython.display
-
-    shown, original_display = plt.show, IPython.display.display
-    plt.show = lambda *args, **kwargs: plt.close("all")
-    IPython.display.display = lambda *args, **kwargs: None
-    namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel
-    try:
-        for source in _code_cells(ROOT / "notebooks" / NAME):
-            exec(source, namespace)  # noqa: S102
-    finally:
-        plt.show, IPython.display.display = shown, original_display
-        plt.close("all")
-        torch.set_grad_enabled(grad_enabled)
-    return namespace
+    """The namespace left by running every code cell of the lesson."""
+    return run_lesson(ROOT / "notebooks" / NAME)
 
 
 def test_claim_syllabus_prompts_do_not_line_up_and_trevi_fountain_does(lesson) -> None:
@@ -391,6 +355,14 @@ def test_claim_ioi_residual_s2_at_layer0_then_the_final_position(lesson) -> None
     assert resid[0, names].abs().max() < 0.15
     assert (resid[1:, -1] > 0.5).all()
     assert resid[1:, :-1].abs().max() < 0.1
+
+
+def test_claim_opening_slots_have_large_opposite_effects_s2_raises(lesson) -> None:
+    effects = lesson["slot_effects"]
+    for order in ("ABBA", "BABA"):
+        assert effects[(order, "io")] > 0.95
+        assert effects[(order, "s1")] < -0.8
+        assert 0.4 < effects[(order, "s2")] < 0.8
 
 
 def test_claim_one_head_stands_out(lesson) -> None:

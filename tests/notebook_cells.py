@@ -1,0 +1,67 @@
+"""Run a notebook's code cells inside a test, the way the lesson tests read the lessons' own variables.
+
+    from notebook_cells import code_cells, run_lesson, workbook_functions
+
+``run_lesson`` executes every code cell of a lesson in one namespace with plots closed and
+``display`` silenced; ``workbook_functions`` executes a workbook's setup cell and the cells that
+define its exercise functions. Both restore torch's grad mode, which the notebooks switch off for
+their own kernel.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterable
+
+import matplotlib.pyplot as plt
+import torch
+
+
+def code_cells(path: Path) -> list[str]:
+    """The source of every code cell of the notebook at ``path``, in order."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def workbook_functions(path: Path, names: Iterable[str]) -> dict:
+    """Run a workbook's first (setup) cell and every cell that defines one of ``names``; return the namespace."""
+    cells, names = code_cells(path), list(names)
+    namespace: dict = {}
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        exec(cells[0], namespace)  # noqa: S102
+        for source in cells:
+            if any(f"def {name}(" in source for name in names):
+                exec(source, namespace)  # noqa: S102
+    finally:
+        torch.set_grad_enabled(grad_enabled)
+    return namespace
+
+
+def run_lesson(path: Path, tolerate: Callable[[AssertionError], bool] = lambda error: False) -> dict:
+    """Run every code cell of a lesson; return the namespace it leaves (plots closed, nothing displayed).
+
+    An ``AssertionError`` raised by a cell for which ``tolerate(error)`` is true is recorded in
+    ``namespace["_tolerated"]`` instead of stopping the run, so that a test can report it by name.
+    """
+    import IPython.display
+
+    shown, original_display = plt.show, IPython.display.display
+    plt.show = lambda *args, **kwargs: plt.close("all")
+    IPython.display.display = lambda *args, **kwargs: None
+    namespace: dict = {"_tolerated": []}
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        for source in code_cells(path):
+            try:
+                exec(source, namespace)  # noqa: S102
+            except AssertionError as error:
+                if not tolerate(error):
+                    raise
+                namespace["_tolerated"].append(str(error))
+    finally:
+        plt.show, IPython.display.display = shown, original_display
+        plt.close("all")
+        torch.set_grad_enabled(grad_enabled)
+    return namespace
