@@ -4,8 +4,8 @@
 
 ``run_lesson`` executes every code cell of a lesson in one namespace with plots closed and
 ``display`` silenced; ``workbook_functions`` executes a workbook's setup cell and the cells that
-define its exercise functions. Both restore torch's grad mode, which the notebooks switch off for
-their own kernel.
+define its exercise functions. Both restore what the notebooks change for their own kernel: torch's
+grad mode, torch's thread count and the BLAS thread limits.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import matplotlib.pyplot as plt
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def code_cells(path: Path) -> list[str]:
@@ -28,14 +29,16 @@ def workbook_functions(path: Path, names: Iterable[str]) -> dict:
     """Run a workbook's first (setup) cell and every cell that defines one of ``names``; return the namespace."""
     cells, names = code_cells(path), list(names)
     namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()
+    grad_enabled, threads = torch.is_grad_enabled(), torch.get_num_threads()
     try:
-        exec(cells[0], namespace)  # noqa: S102
+        with threadpool_limits(limits=None):       # restores the BLAS thread limits on the way out
+            exec(cells[0], namespace)  # noqa: S102
         for source in cells:
             if any(f"def {name}(" in source for name in names):
                 exec(source, namespace)  # noqa: S102
     finally:
         torch.set_grad_enabled(grad_enabled)
+        torch.set_num_threads(threads)
     return namespace
 
 
@@ -51,17 +54,19 @@ def run_lesson(path: Path, tolerate: Callable[[AssertionError], bool] = lambda e
     plt.show = lambda *args, **kwargs: plt.close("all")
     IPython.display.display = lambda *args, **kwargs: None
     namespace: dict = {"_tolerated": []}
-    grad_enabled = torch.is_grad_enabled()
+    grad_enabled, threads = torch.is_grad_enabled(), torch.get_num_threads()
     try:
-        for source in code_cells(path):
-            try:
-                exec(source, namespace)  # noqa: S102
-            except AssertionError as error:
-                if not tolerate(error):
-                    raise
-                namespace["_tolerated"].append(str(error))
+        with threadpool_limits(limits=None):       # restores the BLAS thread limits on the way out
+            for source in code_cells(path):
+                try:
+                    exec(source, namespace)  # noqa: S102
+                except AssertionError as error:
+                    if not tolerate(error):
+                        raise
+                    namespace["_tolerated"].append(str(error))
     finally:
         plt.show, IPython.display.display = shown, original_display
         plt.close("all")
         torch.set_grad_enabled(grad_enabled)
+        torch.set_num_threads(threads)
     return namespace

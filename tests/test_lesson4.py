@@ -10,22 +10,20 @@ quotes, on the very variables the lesson prints and plots.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from helpers import corpus, lesson4  # noqa: E402
+from notebook_cells import code_cells, run_lesson, workbook_functions  # noqa: E402
 from helpers.lesson4 import control_labels, project_out  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,36 +40,15 @@ def _no_grad():
         yield
 
 
-def _code_cells(path: Path) -> list[str]:
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in notebook["cells"] if c["cell_type"] == "code"]
-
-
-def _workbook_functions(path: Path) -> dict:
-    """Run the setup cell and the exercise cells of a workbook; return its namespace."""
-    cells = _code_cells(path)
-    namespace: dict = {}
-    grad_enabled, threads = torch.is_grad_enabled(), torch.get_num_threads()
-    with threadpool_limits(limits=None):       # restores the BLAS thread limits the setup cell changes
-        exec(cells[0], namespace)  # setup: imports, model  # noqa: S102
-    torch.set_grad_enabled(grad_enabled)  # the setup cell switches gradients off for its own kernel...
-    torch.set_num_threads(threads)        # ...and runs torch on one thread
-    for source in cells:
-        if any(f"def {name}(" in source for name in EXERCISES):
-            exec(source, namespace)  # noqa: S102
-    return namespace
-
-
 # ============================================================================ part 1: the checks
 @pytest.fixture(scope="module")
 def solved() -> dict:
-    return _workbook_functions(ROOT / "solutions" / NAME)
+    return workbook_functions(ROOT / "solutions" / NAME, EXERCISES)
 
 
 @pytest.fixture(scope="module")
 def stubs() -> dict:
-    return _workbook_functions(ROOT / "exercises" / NAME)
+    return workbook_functions(ROOT / "exercises" / NAME, EXERCISES)
 
 
 @pytest.mark.parametrize("name", EXERCISES)
@@ -320,30 +297,12 @@ def test_model_logit_diff_matches_full_logits() -> None:
 # ============================================================================ part 3: the lesson's claims
 @pytest.fixture(scope="module")
 def lesson() -> dict:
-    """The namespace left by running every code cell of the lesson (plots closed, nothing displayed)."""
-    import IPython.display
-
-    shown = plt.show
-    original_display = IPython.display.display
-    plt.show = lambda *args, **kwargs: plt.close("all")
-    IPython.display.display = lambda *args, **kwargs: None
-    namespace: dict = {}
-    grad_enabled = torch.is_grad_enabled()   # the lesson switches gradients off for its own kernel,
-    threads = torch.get_num_threads()        # and runs torch and scikit-learn on one thread
-    try:
-        with threadpool_limits(limits=None):   # restores the BLAS thread limits on the way out
-            for source in _code_cells(ROOT / "notebooks" / NAME):
-                exec(source, namespace)  # noqa: S102
-    finally:
-        plt.show, IPython.display.display = shown, original_display
-        plt.close("all")
-        torch.set_grad_enabled(grad_enabled)
-        torch.set_num_threads(threads)
-    return namespace
+    """The namespace left by running every code cell of the lesson."""
+    return run_lesson(ROOT / "notebooks" / NAME)
 
 
 def test_claim_syllabus_example_runs_with_the_same_calls() -> None:
-    source = "\n".join(_code_cells(ROOT / "notebooks" / NAME))
+    source = "\n".join(code_cells(ROOT / "notebooks" / NAME))
     for call in ['_, cache = model.run_with_cache(model.to_tokens(text))',
                  'X.append(cache["resid_post", 3][0, -1].numpy())',
                  'probe = LogisticRegression(max_iter=1000).fit(np.array(X), y)',
