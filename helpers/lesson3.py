@@ -314,7 +314,7 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
     colours = {"input": "lightgrey", "logits": "lightgrey"}
     members = {"input": ["input"], "logits": ["logits"]}
     for name, height in (other_nodes or {}).items():
-        pos[name], colours[name], members[name] = (1.6, height), "wheat", [name]
+        pos[name], colours[name], members[name] = (1.6, height), "wheat", [name]   # beside the heads
     by_layer: dict[int, list[str]] = {}
     for g, (group, heads) in enumerate(groups.items()):
         members[group] = [f"{layer}.{head}" for layer, head in heads]
@@ -327,10 +327,11 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
     graph.add_nodes_from(pos)
     for a, b in edges:
         graph.add_edges_from((u, v) for u in members[a] for v in members[b])
-    nx.draw_networkx(graph, pos, ax=ax, node_color=[colours[n] for n in graph.nodes], node_size=1100,
+    sizes = [3400 if n in (other_nodes or {}) else 1100 for n in graph.nodes]
+    nx.draw_networkx(graph, pos, ax=ax, node_color=[colours[n] for n in graph.nodes], node_size=sizes,
                      node_shape="s", font_size=8, arrows=True, arrowsize=14, edge_color="grey")
     handles = [plt.Line2D([], [], marker="s", ls="", color=palette(g), label=group) for g, group in enumerate(groups)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
     ax.set_yticks(range(-1, n_layers + 1), ["embeddings", *[f"layer {l}" for l in range(n_layers)], "logits"])
     ax.tick_params(left=True, labelleft=True)
     ax.set_xlim(-1.5, 2.5)
