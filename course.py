@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Set up and run the mechanistic interpretability course. Standard library only.
 
-    python3 course.py lab     # create .venv if missing, install the pins, open JupyterLab
-    python3 course.py test    # create .venv if missing, install the pins, run every test
+    python3 course.py lab        # create .venv if missing, install the pins, open JupyterLab
+    python3 course.py test       # create .venv if missing, install the pins, run every test
+    python3 course.py preflight  # create .venv if missing, then check this machine in seconds
 
 Both are idempotent: the environment lives in ``.venv`` at the repository root and is
 reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
@@ -92,8 +93,13 @@ def test(python: Path, extra: list[str]) -> int:
     return 0
 
 
+def preflight(python: Path, extra: list[str]) -> int:
+    """One line per check (Python, pins, model files, models, circuitsvis, widgets, memory)."""
+    return run([python, "-m", "helpers.preflight", *extra])
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": lab, "test": test}
+    commands = {"lab": lab, "test": test, "preflight": preflight}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
