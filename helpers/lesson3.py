@@ -26,7 +26,7 @@ from transformer_lens.utils import get_act_name
 from helpers import corpus
 from helpers import corpus_data as data
 from helpers.checks import Case, CheckResult, check_function
-from helpers.models import load_model
+from helpers.lesson1 import _model  # the checks' own cached copies of the course models (and a tiny random one)
 
 Head = tuple[int, int]
 Metric = Callable[[torch.Tensor], torch.Tensor]
@@ -348,18 +348,6 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
 # =====================================================================================
 
 @lru_cache(maxsize=None)
-def _model(name: str) -> HookedTransformer:
-    """The checks' own copy of a model; loading it leaves the learner's random state untouched."""
-    from helpers.lesson1 import _tiny_gpt2_like
-
-    state = torch.get_rng_state()
-    try:
-        return _tiny_gpt2_like() if name == "tiny-gpt2-like" else load_model(name)
-    finally:
-        torch.set_rng_state(state)
-
-
-@lru_cache(maxsize=None)
 def _ioi_case(n: int, opening: int, action: int, seed: int) -> IOIPatchingData:
     return ioi_patching_data(_model("course-4l"), n, opening=opening, action=action, seed=seed)
 
@@ -584,14 +572,10 @@ def _ablation_mistake(mode: str):
     return wrong
 
 
-def _run_ablation_reference(model, tokens, heads, means):
-    return run_with_mean_ablation(model, tokens, heads, means)
-
-
 def check_run_with_mean_ablation(fn) -> CheckResult:
     """Check exercise 4 on both models, one to three heads, and no heads."""
     with torch.no_grad():
-        return check_function(fn, _run_ablation_reference, _ablation_cases(), name="run_with_mean_ablation",
+        return check_function(fn, run_with_mean_ablation, _ablation_cases(), name="run_with_mean_ablation",
                               atol=1e-3, known_mistakes={
             "zero": (_ablation_mistake("zero"), "you zero-ablated: replace each head with its mean output, "
                      "means[layer][:, head] (zero is far from anything the head ever outputs)"),

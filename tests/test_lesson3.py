@@ -41,8 +41,7 @@ def stubs() -> dict:
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
-    assert CHECKS[name](getattr(lesson3, name) if name != "run_with_mean_ablation"
-                        else lesson3._run_ablation_reference).passed
+    assert CHECKS[name](getattr(lesson3, name)).passed
     result = CHECKS[name](solved[name])
     assert result.passed, result.message
 
@@ -268,8 +267,7 @@ def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
 def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
     grad_enabled = torch.is_grad_enabled()
     for name in EXERCISES:
-        reference = lesson3._run_ablation_reference if name == "run_with_mean_ablation" else getattr(lesson3, name)
-        CHECKS[name](reference)
+        CHECKS[name](getattr(lesson3, name))
     assert torch.is_grad_enabled() == grad_enabled
     model = lesson3._model("course-4l")
     assert not any(hp.fwd_hooks or hp.bwd_hooks for hp in model.hook_dict.values())
