@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import torch
 from threadpoolctl import threadpool_limits
 
+from helpers.colab import CELL_SOURCE as COLAB_CELL
+
 
 def code_cells(path: Path) -> list[str]:
     """The source of every code cell of the notebook at ``path``, in order."""
@@ -26,8 +28,11 @@ def code_cells(path: Path) -> list[str]:
 
 
 def workbook_functions(path: Path, names: Iterable[str]) -> dict:
-    """Run a workbook's first (setup) cell and every cell that defines one of ``names``; return the namespace."""
-    cells, names = code_cells(path), list(names)
+    """Run a workbook's setup cell (the first after the Colab cell) and every cell that defines one of ``names``.
+
+    Returns the namespace.
+    """
+    cells, names = [c for c in code_cells(path) if c != COLAB_CELL], list(names)
     namespace: dict = {}
     grad_enabled, threads = torch.is_grad_enabled(), torch.get_num_threads()
     try:
