@@ -29,18 +29,19 @@ NOTEBOOK_DIRS = ("notebooks", "solutions")              # exercises/ is generate
 ROOT = Path(__file__).resolve().parent.parent
 
 CELL_SOURCE = f"""\
-# Google Colab only: fetch the course and install its pinned packages (a few minutes, once per session).
+# Google Colab only: fetch the course and install its pinned packages (a few minutes, once a session).
 # Anywhere else (your laptop, JupyterHub, Binder) this cell does nothing.
 import os, sys
 if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
     import subprocess
     if not os.path.isdir("{CLONE_DIR}"):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", "{BRANCH}",
-                        "https://github.com/{GITHUB_REPO}.git", "{CLONE_DIR}"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "{CLONE_DIR}/requirements.txt"], check=True)
+                        "https://github.com/{GITHUB_REPO}.git",
+                        "{CLONE_DIR}"], check=True)
     os.chdir("{CLONE_DIR}")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"], check=True)
     sys.path.insert(0, "{CLONE_DIR}")
-    print("Course installed. If an import fails below, use Runtime > Restart session, then run all cells again.")"""
+    print("Course installed. If an import fails below: Runtime > Restart session, then run all again.")"""
 
 
 def colab_url(path: str) -> str:
