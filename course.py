@@ -4,8 +4,9 @@
     python3 course.py lab        # create .venv if missing, install the pins, open JupyterLab
     python3 course.py test       # create .venv if missing, install the pins, run every test
     python3 course.py preflight  # create .venv if missing, then check this machine in seconds
+    python3 course.py book       # run every lesson and solved workbook, write build/book/ (HTML, offline)
 
-Both are idempotent: the environment lives in ``.venv`` at the repository root and is
+All are idempotent: the environment lives in ``.venv`` at the repository root and is
 reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
 """
 from __future__ import annotations
@@ -70,7 +71,7 @@ def lab(python: Path, extra: list[str]) -> int:
 
 
 def test(python: Path, extra: list[str]) -> int:
-    """Unit tests first, then every lesson and solved workbook with nbmake."""
+    """Unit tests first, then every lesson and solved workbook, run once to build and check the book."""
     started = time.time()
     code = run([python, "-m", "pytest", "tests", *extra])
     if code == 5:
@@ -78,14 +79,15 @@ def test(python: Path, extra: list[str]) -> int:
         return 1
     if code != 0:
         return code
-    notebook_dirs = [d for d in ("notebooks", "solutions") if any((ROOT / d).glob("*.ipynb"))]
-    if not notebook_dirs:
-        print("No notebooks in notebooks/ or solutions/ yet: nothing for nbmake to run.")
+    if not any((ROOT / d).glob("*.ipynb") for d in ("notebooks", "solutions")):
+        print("No notebooks in notebooks/ or solutions/ yet: no book to build.")
     else:
-        code = run([python, "-m", "pytest", "--nbmake", "--nbmake-kernel=python3",
-                    "--nbmake-timeout=600", *notebook_dirs, *extra])
-        if code == 5:  # no notebook collected although some exist: treat as an error
-            print("❌ nbmake collected no notebooks although some exist.")
+        # One run of each notebook does both jobs: it is the notebook test (a cell that raises fails it,
+        # named) and it writes build/book/, which the same tests then check.
+        code = run([python, "-m", "pytest", "tests/test_book.py", "-k", "full_book", *extra],
+                   env={**os.environ, "COURSE_BOOK": "1"})
+        if code == 5:  # nothing collected: treat as an error
+            print("❌ tests/test_book.py collected no full-book tests.")
             return 1
         if code != 0:
             return code
@@ -98,8 +100,13 @@ def preflight(python: Path, extra: list[str]) -> int:
     return run([python, "-m", "helpers.preflight", *extra])
 
 
+def book(python: Path, extra: list[str]) -> int:
+    """Run every lesson and solved workbook; write them as HTML with outputs to build/book/."""
+    return run([python, "-m", "helpers.book", *extra])
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": lab, "test": test, "preflight": preflight}
+    commands = {"lab": lab, "test": test, "preflight": preflight, "book": book}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

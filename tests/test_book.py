@@ -1,0 +1,178 @@
+"""The rendered book: built from small notebooks here, and from the whole course when COURSE_BOOK=1.
+
+``pytest tests`` builds a three-page book from notebooks written on the fly (a plot, a formula, a
+circuitsvis view, a widget, a cell that raises) and checks what the builder and its checker do.
+
+``python3 course.py test`` then runs the ``full_book`` tests with ``COURSE_BOOK=1``: they execute every
+lesson and solved workbook once (this is the course's notebook test: a cell that raises fails the
+notebook's test, naming the cell) and check the book they leave in ``build/book/``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from helpers import book
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL_BOOK = os.environ.get("COURSE_BOOK") == "1"
+
+
+def _write(path: Path, cells: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory) -> tuple[Path, list[Path], list[book.NotebookRun]]:
+    """Lesson 1 (plot, formulas, circuitsvis, a widget, a progress bar), its workbook, and a lesson 2 that raises."""
+    root = tmp_path_factory.mktemp("course")
+    _write(root / "solutions" / "01_tiny.ipynb", [
+        new_markdown_cell("# Workbook 1 · Tiny"),
+        new_code_cell("print('✅ check passed')\nprint('❌ check failed')")])
+    _write(root / "notebooks" / "01_tiny.ipynb", [
+        new_markdown_cell("# Lesson 1 · Tiny\n\nInline $a^2 + \\frac{b}{c}\\Big|_x$, not `$code$`, "
+                          "not costs $5 and $10.\n\n$$\\sum_i x_i$$"),
+        new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"),
+        new_code_cell("import circuitsvis as cv\nimport torch\n"
+                      "cv.attention.attention_heads(tokens=['a', 'b'], attention=torch.ones(1, 2, 2) / 2)"),
+        new_code_cell("import ipywidgets\nipywidgets.IntSlider()"),
+        new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='progress'):\n    pass")])
+    _write(root / "notebooks" / "02_broken.ipynb", [
+        new_markdown_cell("# Lesson 2 · Broken"),
+        new_code_cell("x = 1"),
+        new_code_cell("raise ValueError('boom')"),
+        new_code_cell("print('never reached')")])
+    sources = book.book_sources(root)
+    out = root / "book"
+    runs = book.build_book(sources, out, timeout=120, log=lambda *args: None)
+    return out, sources, runs
+
+
+def test_sources_in_lesson_order(small_book) -> None:
+    _, sources, _ = small_book
+    assert [f"{p.parent.name}/{p.name}" for p in sources] == [
+        "notebooks/01_tiny.ipynb", "solutions/01_tiny.ipynb", "notebooks/02_broken.ipynb"]
+
+
+def test_the_course_reads_lesson_then_its_workbook() -> None:
+    sources = book.book_sources()
+    assert [p.parent.name for p in sources[:2]] == ["notebooks", "solutions"]
+    assert [p.name[:2] for p in sources] == sorted(p.name[:2] for p in sources)
+    assert {p.name for p in sources if p.parent.name == "notebooks"} == \
+        {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+
+
+def test_small_book_is_sound(small_book) -> None:
+    out, sources, runs = small_book
+    assert book.check_book(out, sources, runs) == []
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.index("notebooks/01_tiny.html") < index.index("solutions/01_tiny.html") < \
+        index.index("notebooks/02_broken.html")
+
+
+def test_a_raising_cell_is_named(small_book) -> None:
+    out, _, runs = small_book
+    assert [run.ok for run in runs] == [True, True, False]
+    error = runs[2].error
+    assert (error.cell, error.ename, error.evalue) == (2, "ValueError", "boom")
+    assert "cell 2" in str(error) and "ValueError: boom" in str(error)
+    assert "stopped: cell 2" in (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "notebooks" / "02_broken.html").read_text(encoding="utf-8")
+    assert "boom" in page and "never reached" in page        # the page shows the error and the source after it
+
+
+def test_page_works_offline(small_book) -> None:
+    out, _, runs = small_book
+    page = (out / "notebooks" / "01_tiny.html").read_text(encoding="utf-8")
+    scan = book.scan_page(page)
+    assert scan.external == []
+    assert scan.images >= 1                                   # the plot, inlined
+    assert "CircuitsVis.render" in page and "unpkg.com" not in page   # circuitsvis brought its own bundle
+    assert page.count("An interactive widget stands here") == 1 and "widget-view+json" not in page  # bar dropped
+    assert page.count('class="book-math"') == 3               # two formulas drawn; the display one in a div
+    assert "<code>$code$</code>" in page and "costs $5 and $10" in page
+    assert runs[0].peak_rss_mb and runs[0].peak_rss_mb > 50   # a kernel with torch loaded
+    assert runs[1].check_lines() == (1, 1)
+
+
+def test_checker_flags_what_nbconvert_fetches_by_default(small_book) -> None:
+    """nbconvert's own lab template loads require.js, MathJax and mermaid from CDNs: the checker sees all three."""
+    from nbconvert import HTMLExporter
+
+    _, _, runs = small_book
+    default_page, _ = HTMLExporter(template_name="lab").from_notebook_node(runs[0].notebook)
+    found = " ".join(book.external_resources(default_page))
+    assert "require" in found and "mathjax" in found and "mermaid" in found
+
+
+@pytest.mark.parametrize("html", [
+    '<script src="https://cdn.example.org/x.js"></script>',
+    '<script src="//cdn.example.org/x.js"></script>',
+    '<link rel="stylesheet" href="https://fonts.example.org/a.css">',
+    '<img src="http://example.org/a.png">',
+    '<script type="module">import { render } from "https://unpkg.com/circuitsvis/dist/cdn/esm.js";</script>',
+    '<script>const m = await import("https://cdn.example.org/m.mjs");</script>',
+    '<style>@import url("https://fonts.example.org/a.css");</style>',
+    '<div style="background: url(https://example.org/a.png)"></div>',
+])
+def test_checker_flags_external_resources(html: str) -> None:
+    assert book.external_resources(html), html
+
+
+def test_checker_allows_links_and_inline_data() -> None:
+    html = ('<a href="https://example.org">a link</a><img src="data:image/png;base64,AAAA">'
+            '<script>var s = "see https://example.org/docs";</script><link rel="canonical" href="https://example.org">')
+    assert book.external_resources(html) == []
+
+
+def test_check_book_reports_missing_pages_and_order(small_book, tmp_path: Path) -> None:
+    out, sources, _ = small_book
+    assert book.check_book(tmp_path, sources) == [f"{book.relative(tmp_path / 'index.html')} is missing"]
+    problems = book.check_book(out, list(reversed(sources)))
+    assert any("in that order" in p for p in problems)
+    (tmp_path / "index.html").write_text((out / "index.html").read_text(encoding="utf-8"), encoding="utf-8")
+    assert any("has no page" in p for p in book.check_book(tmp_path, sources))
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole course (python3 course.py test runs these with COURSE_BOOK=1)
+# ---------------------------------------------------------------------------------------------
+
+full = pytest.mark.skipif(not FULL_BOOK, reason="builds the whole book (minutes); `python3 course.py test` runs it "
+                                                "with COURSE_BOOK=1")
+SOURCES = book.book_sources()
+
+
+@pytest.fixture(scope="module")
+def full_book() -> dict[str, book.NotebookRun]:
+    runs = book.build_book(SOURCES, book.DEFAULT_OUT, log=lambda line: print(line, flush=True))
+    return {book.relative(run.path): run for run in runs}
+
+
+@full
+@pytest.mark.parametrize("source", SOURCES, ids=[book.relative(p) for p in SOURCES])
+def test_full_book_notebook_runs(full_book, source: Path) -> None:
+    run = full_book[book.relative(source)]
+    assert run.ok, f"{book.relative(source)}: {run.error}\n" + "\n".join(run.error.traceback.splitlines()[-20:])
+
+
+@full
+def test_full_book_is_complete_in_order_and_offline(full_book) -> None:
+    problems = book.check_book(book.DEFAULT_OUT, SOURCES, [full_book[book.relative(p)] for p in SOURCES])
+    assert problems == [], "\n".join(problems)
+
+
+@full
+def test_full_book_shows_circuitsvis_and_pictures(full_book) -> None:
+    lesson1 = next(p for p in SOURCES if p.parent.name == "notebooks" and p.name.startswith("01"))
+    page = (book.DEFAULT_OUT / book.page_path(lesson1)).read_text(encoding="utf-8")
+    assert "CircuitsVis.render" in page and "unpkg.com" not in page
+    assert book.scan_page(page).images >= 5
