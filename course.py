@@ -5,6 +5,8 @@
     python3 course.py test       # create .venv if missing, install the pins, run every test
     python3 course.py preflight  # create .venv if missing, then check this machine in seconds
     python3 course.py book       # run every lesson and solved workbook, write build/book/ (HTML, offline)
+    python3 course.py timings    # time every notebook, write docs/timings.md and the README's table
+    python3 course.py guide      # refresh docs/WORKSHOP.md's lesson table and discussion prompts
 
 All are idempotent: the environment lives in ``.venv`` at the repository root and is
 reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
@@ -105,8 +107,18 @@ def book(python: Path, extra: list[str]) -> int:
     return run([python, "-m", "helpers.book", *extra])
 
 
+def timings(python: Path, extra: list[str]) -> int:
+    """Time every notebook; write docs/timings.json and .md, the README table and the workshop guide's."""
+    return run([python, "-m", "helpers.timings", *extra])
+
+
+def guide(python: Path, extra: list[str]) -> int:
+    """Rewrite the generated parts of docs/WORKSHOP.md (lesson table, discussion prompts)."""
+    return run([python, "-m", "helpers.workshop", *extra])
+
+
 def main(argv: list[str]) -> int:
-    commands = {"lab": lab, "test": test, "preflight": preflight, "book": book}
+    commands = {"lab": lab, "test": test, "preflight": preflight, "book": book, "timings": timings, "guide": guide}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
