@@ -73,7 +73,7 @@ def lab(python: Path, extra: list[str]) -> int:
 
 
 def test(python: Path, extra: list[str]) -> int:
-    """Unit tests first, then every lesson and solved workbook, run once to build and check the book."""
+    """Unit tests, then every lesson and solved workbook with nbmake, then the rendered book."""
     started = time.time()
     code = run([python, "-m", "pytest", "tests", *extra])
     if code == 5:
@@ -81,14 +81,22 @@ def test(python: Path, extra: list[str]) -> int:
         return 1
     if code != 0:
         return code
-    if not any((ROOT / d).glob("*.ipynb") for d in ("notebooks", "solutions")):
-        print("No notebooks in notebooks/ or solutions/ yet: no book to build.")
+    notebook_dirs = [d for d in ("notebooks", "solutions") if any((ROOT / d).glob("*.ipynb"))]
+    if not notebook_dirs:
+        print("No notebooks in notebooks/ or solutions/ yet: nothing for nbmake to run, no book to build.")
     else:
-        # One run of each notebook does both jobs: it is the notebook test (a cell that raises fails it,
-        # named) and it writes build/book/, which the same tests then check.
+        code = run([python, "-m", "pytest", "--nbmake", "--nbmake-kernel=python3",
+                    "--nbmake-timeout=600", *notebook_dirs, *extra])
+        if code == 5:  # no notebook collected although some exist: treat as an error
+            print("❌ nbmake collected no notebooks although some exist.")
+            return 1
+        if code != 0:
+            return code
+        # The rendered book: every lesson and solved workbook run again, written as offline HTML to
+        # build/book/, and checked by the same tests that check the builder.
         code = run([python, "-m", "pytest", "tests/test_book.py", "-k", "full_book", *extra],
                    env={**os.environ, "COURSE_BOOK": "1"})
-        if code == 5:  # nothing collected: treat as an error
+        if code == 5:
             print("❌ tests/test_book.py collected no full-book tests.")
             return 1
         if code != 0:

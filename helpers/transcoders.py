@@ -24,6 +24,9 @@ from circuit_tracer.transcoder import TranscoderSet, load_transcoder_set
 
 from helpers.models import MODELS_DIR, load_model
 
+# circuit-tracer's backward passes start from activations, not inputs; torch warns about it every time
+warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
+
 TRANSCODER_DIR = MODELS_DIR / "transcoders"
 DEFAULT_TRANSCODERS = "course-4l"
 

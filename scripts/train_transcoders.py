@@ -11,8 +11,9 @@ the *replacement model* that circuit-tracer builds attribution graphs on (lesson
 Each transcoder is ReLU, trained to minimise the MSE of the MLP output (divided by its variance, so
 that each layer's loss is a fraction of unexplained variance) plus an L1 penalty on the feature
 activations weighted by their decoder norms. All 4 train at once from one forward pass of the model
-per batch. The data are the course corpus in the mix the model was trained on last, packed by the
-code that trained the model (``train_models.batches``) from another seed. The BOS position is left
+per batch. The data are the course corpus in the mix the model was trained on last, with fact and
+IOI examples boosted (``boost``: the prompts lesson 3 traces), packed by the code that trained the
+model (``train_models.batches``) from another seed. The BOS position is left
 out (its activations are outliers, and circuit-tracer zeroes features there anyway).
 
 Seeded: the same command gives the same transcoders on the same machine. Resumable: a checkpoint
@@ -24,8 +25,12 @@ The output folder holds ``layer_{i}.safetensors`` written by circuit-tracer's ow
 ``TranscoderSet.to_safetensors`` (keys ``W_enc [d_transcoder, d_model]``, ``W_dec [d_transcoder,
 d_model]``, ``b_enc``, ``b_dec``), which ``circuit_tracer.transcoder.load_transcoder_set`` reads
 back, plus ``config.json`` (hooks, sizes) and ``training_record.json`` (seed, steps, tokens, wall
-time and held-out figures per layer: variance explained, L0, dead features, and the model's loss
-with every MLP replaced).
+time and held-out figures per layer, on the model's own mix: variance explained, L0, dead features,
+and the model's loss with every MLP replaced).
+
+The shipped transcoders: 700 steps of 24 sequences (1.6M tokens), 24 minutes on 2 shared CPU cores.
+Variance explained 0.86 / 0.85 / 0.93 / 0.90, L0 38 / 23 / 49 / 132, dead features 0 / 0 / 1 / 180;
+next-token loss 1.92, with every MLP replaced 3.75, with every MLP removed 8.00.
 """
 from __future__ import annotations
 
@@ -61,7 +66,10 @@ EVAL_DATA_SEED = 4_000
 # l1_by_layer multiplies l1 per layer: the last MLP writes the next-token prediction over the whole
 # vocabulary, and at the common penalty its transcoder kept about 260 features active per token
 # (0.03 of the variance unexplained) while the others kept 45 to 80.
-FULL = dict(d_transcoder=1024, steps=700, batch=24, lr=2e-3, l1=1.2e-2, l1_by_layer=[1, 1, 1, 4], eval_batches=20)
+# boost: facts 4x and IOI 2x more often than in the model's own mix, for the prompts lesson 3 traces
+# (with the plain mix, the swap of section 9 worked on 16 of 46 landmarks at 10x, against 22 with it).
+FULL = dict(d_transcoder=1024, steps=700, batch=24, lr=2e-3, l1=1.2e-2, l1_by_layer=[1, 1, 1, 4], eval_batches=20,
+            boost={"fact": 4, "ioi": 2})
 QUICK = dict(d_transcoder=128, steps=8, batch=4, lr=1e-3, l1=1.2e-2, l1_by_layer=[1, 1, 1, 4], eval_batches=1)
 
 
@@ -287,7 +295,7 @@ def export(transcoders: nn.ModuleList, out_dir: Path, record: dict) -> None:
     (out_dir / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke test into runs/transcoders/quick/")
     parser.add_argument("--seed", type=int, default=0)
@@ -296,18 +304,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default=MODEL, help="checkpoint folder name under runs/transcoders/")
+    parser.add_argument("--name", default=MODEL, help="checkpoint folder name under --run-dir")
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "transcoders", help="where checkpoints go")
     parser.add_argument("--boost", type=json.loads, help='multiply task weights, e.g. \'{"fact": 4}\'')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     spec = dict(QUICK if args.quick else FULL)
     if args.steps:
         spec["steps"] = args.steps
-    if args.boost:
+    if args.boost is not None:
         spec["boost"] = args.boost
     name = "quick" if args.quick else args.name
     out_dir = args.out or (ROOT / "runs" / "transcoders" / "quick" / "out" if args.quick else OUT_DIR)
-    checkpoint = ROOT / "runs" / "transcoders" / name / "checkpoint.pt"
+    checkpoint = args.run_dir / name / "checkpoint.pt"
     transcoders, timing = train(spec, args.seed, checkpoint, args.fresh, args.checkpoint_every)
     print("Evaluating on held-out data...", flush=True)
     started = time.time()
@@ -320,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     export(transcoders, out_dir, record)
     print(json.dumps(metrics, indent=2))
     print(f"Wrote {out_dir}.")
+    return record
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 ``pytest tests`` builds a three-page book from notebooks written on the fly (a plot, a formula, a
 circuitsvis view, a widget, a cell that raises) and checks what the builder and its checker do.
 
-``python3 course.py test`` then runs the ``full_book`` tests with ``COURSE_BOOK=1``: they execute every
-lesson and solved workbook once (this is the course's notebook test: a cell that raises fails the
-notebook's test, naming the cell) and check the book they leave in ``build/book/``.
+``python3 course.py test``, after nbmake has run every notebook, runs the ``full_book`` tests with
+``COURSE_BOOK=1``: they execute every lesson and solved workbook again to build the book (a cell that
+raises fails the notebook's test, naming the cell) and check the book they leave in ``build/book/``.
 """
 from __future__ import annotations
 

@@ -161,6 +161,18 @@ _CIRCUITSVIS = """() => {
 }"""
 
 
+def _accept_kernel_dialog(page) -> None:
+    """On a busy machine JupyterLab sometimes asks which kernel to start ("Select Kernel") although the
+    notebook names one; the dialog then blocks the Run menu. Accept the default (Python 3) if it shows."""
+    try:
+        page.wait_for_selector(".jp-Dialog", timeout=3000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog, nothing to do
+        return
+    page.click(".jp-Dialog .jp-mod-accept")
+    page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PAGE_LOAD_S * 1000)
+
+
 def _wait(page, what: str, seconds: float, check) -> None:
     """Poll ``check()`` until it is truthy; fail with ``what`` after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -188,6 +200,7 @@ def ran(lab: dict) -> Iterator[dict]:
             started = time.monotonic()
             page.goto(lab["url"], timeout=PAGE_LOAD_S * 1000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PAGE_LOAD_S * 1000)
+            _accept_kernel_dialog(page)
             prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", _PROMPTS)
             assert prompts and all(p == "[ ]:" for p in prompts), f"lesson 1 opened in an unexpected state: {prompts}"
             timings["open"] = time.monotonic() - started
