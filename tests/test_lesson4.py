@@ -364,7 +364,8 @@ def test_claim_controls(lesson: dict) -> None:
     assert (sel["truth"] < 0).all()
     assert sel["truth"].max() == pytest.approx(-0.063, abs=0.005)
     assert sel["truth"].min() == pytest.approx(-0.20, abs=0.005)
-    assert c["truth"]["random-init model"].max() == pytest.approx(0.547, abs=0.005)
+    # "at most about 55%": 54.7% on one machine, 55.7% on another (the CPU's arithmetic differs)
+    assert c["truth"]["random-init model"].max() == pytest.approx(0.552, abs=0.012)
     assert base["truth"] == pytest.approx(0.51, abs=0.005)
     assert c["truth"]["MLP probe"][4] == pytest.approx(0.617, abs=0.005)
 
@@ -392,7 +393,8 @@ def test_claim_present_against_used(lesson: dict) -> None:
 def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     a = lesson["amnesic"]
     assert a[1]["relation_probe"] == pytest.approx(0.863, abs=0.005)
-    assert a[8]["relation_probe"] == pytest.approx(0.643, abs=0.005)
+    # "about 63% (62% to 64%)": 64.3% on one machine, 62.3% on another
+    assert a[8]["relation_probe"] == pytest.approx(0.633, abs=0.015)
     majority = lesson["setups"]["relation"][2].mean()
     assert majority == pytest.approx(0.683, abs=0.005) and a[8]["relation_probe"] < majority
     assert a[8]["answers_changed"] == pytest.approx(0.093, abs=0.005)
