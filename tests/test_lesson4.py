@@ -397,8 +397,9 @@ def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     assert a[8]["relation_probe"] == pytest.approx(0.633, abs=0.015)
     majority = lesson["setups"]["relation"][2].mean()
     assert majority == pytest.approx(0.683, abs=0.005) and a[8]["relation_probe"] < majority
-    assert a[8]["answers_changed"] == pytest.approx(0.093, abs=0.005)
-    assert a["random 8"]["answers_changed"] == pytest.approx(0.033, abs=0.005)
+    # "7% to 9%" and "about 3%": 9.3% and 3.3% on one machine, 7.0% on another
+    assert 0.065 <= a[8]["answers_changed"] <= 0.095
+    assert a["random 8"]["answers_changed"] == pytest.approx(0.033, abs=0.015)
     assert a[8]["answers_changed"] < 0.1
 
 
