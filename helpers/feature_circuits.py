@@ -24,16 +24,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from circuit_tracer.graph import Graph, compute_node_influence, find_threshold, prune_graph
+from circuit_tracer.graph import Graph
 
 from helpers import corpus
 from helpers.checks import Case, CheckResult, check_function
 
 __all__ = ["node_kinds", "graph_features", "error_share", "FeatureLabels", "label_features",
            "plot_attribution_graph", "city_features", "swap_interventions", "predicted_logit_change",
-           "feature_logit_attribution", "feature_edge", "node_influence", "influential_nodes",
+           "feature_logit_attribution", "feature_edge", "node_influence",
            "check_feature_logit_attribution", "check_feature_edge", "check_node_influence",
            "check_swap_interventions", "landmark_prompt", "top_token", "swap_targets", "swap_success",
            "swap_pairs"]
@@ -350,11 +349,6 @@ def node_influence(adjacency: torch.Tensor, logit_weights: torch.Tensor) -> torc
     return influence
 
 
-def influential_nodes(influence: torch.Tensor, threshold: float = 0.8) -> torch.Tensor:
-    """The nodes that together carry ``threshold`` of all influence (circuit-tracer's rule)."""
-    return influence >= find_threshold(influence, threshold)
-
-
 # ----------------------------------------------------------------------------- checks
 @lru_cache(maxsize=None)
 def _replacement():
@@ -510,7 +504,7 @@ def _influence_cases() -> list[Case]:
 
 
 def check_node_influence(fn) -> CheckResult:
-    """Check exercise 3 against circuit-tracer's own ``compute_node_influence`` (the reference's twin)."""
+    """Check exercise 3 against the reference (equal to circuit-tracer's ``compute_node_influence``, which a test checks)."""
     def wrong(absolute=True, normalize=True, depth=None, include_logits=False, columns=False):
         def f(adjacency, logit_weights):
             a = adjacency.abs() if absolute else adjacency

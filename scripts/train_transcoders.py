@@ -35,7 +35,6 @@ next-token loss 1.92, with every MLP replaced 3.75, with every MLP removed 8.00.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -54,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
-from train_models import batches, repeat_words  # noqa: E402
+from train_models import batches, lr_at, repeat_words  # noqa: E402
 from train_sae import final_mix  # noqa: E402
 
 MODEL = "course-4l"
@@ -156,12 +155,6 @@ def losses(transcoder: Transcoder, x: torch.Tensor, y: torch.Tensor, l1: float):
     return fvu, l1 * sparsity, acts
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int = 50) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * (step - warmup) / max(1, total - warmup))).item()))
-
-
 def train(spec: dict, seed: int, checkpoint: Path, fresh: bool, checkpoint_every: int) -> tuple[nn.ModuleList, dict]:
     model = load_model(MODEL)
     for p in model.parameters():
@@ -195,7 +188,7 @@ def train(spec: dict, seed: int, checkpoint: Path, fresh: bool, checkpoint_every
         while step < spec["steps"]:
             x, y = mlp_io(model, next(stream))
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, spec["steps"], spec["lr"])
+                group["lr"] = lr_at(step, spec["steps"], spec["lr"], warmup=50)
             l1 = spec["l1"] * min(1.0, (step + 1) / (0.1 * spec["steps"]))   # L1 warm-up
             total, fvus, l0s = 0.0, [], []
             for l, transcoder in enumerate(transcoders):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from circuit_tracer import attribute
-from circuit_tracer.graph import compute_node_influence, prune_graph
+from circuit_tracer.graph import compute_node_influence
 
 from helpers import feature_circuits as fc
 from helpers.models import load_model
@@ -237,11 +237,15 @@ def test_swap_interventions_mistakes(learner, message) -> None:
 # ============================================================================ the targets
 def test_syllabus_graph_is_built_within_30_seconds(replacement) -> None:
     tokens = replacement.to_tokens("The Eiffel Tower is in the city of")[0]
-    torch.set_num_threads(2)
-    started = time.perf_counter()
-    with torch.enable_grad():
-        graph = attribute(tokens, replacement, max_n_logits=5, batch_size=256)
-    seconds = time.perf_counter() - started
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)                     # the budget: 2 CPU cores
+    try:
+        started = time.perf_counter()
+        with torch.enable_grad():
+            graph = attribute(tokens, replacement, max_n_logits=5, batch_size=256)
+        seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)
     assert seconds <= 30, f"attribution took {seconds:.1f} s"
     assert graph.logit_targets[0].token_str == " Paris"
 
