@@ -542,12 +542,13 @@ def swap_pairs() -> list[tuple[str, str, str]]:
 
 def swap_targets() -> list[tuple[str, str, str]]:
     """Every landmark with its city and another city: the city of the landmark 7 places further down
-    the corpus's list (or the next one after it that differs)."""
+    the corpus's list (or the next one after it that differs and whose name is one token, since the
+    swap is read from the single top token)."""
     facts = [(lm, city) for lm, city, _ in corpus.data.LANDMARKS]
     pairs = []
     for i, (lm, city) in enumerate(facts):
         j = (i + 7) % len(facts)
-        while facts[j][1] == city:
+        while facts[j][1] == city or " " in facts[j][1]:
             j = (j + 1) % len(facts)
         pairs.append((lm, city, facts[j][1]))
     return pairs

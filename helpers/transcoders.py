@@ -45,7 +45,7 @@ def load_transcoders(name: str = DEFAULT_TRANSCODERS, folder: Path | None = None
     config_path = folder / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(
-            f"No transcoders at {folder}. Train them (about 25 minutes on 2 CPU cores) with:\n"
+            f"No transcoders at {folder}. Train them (about 10 minutes on 2 CPU cores) with:\n"
             f"    python scripts/train_transcoders.py")
     config = json.loads(config_path.read_text())
     record = json.loads((folder / "training_record.json").read_text()) if (folder / "training_record.json").exists() else {}

@@ -30,7 +30,7 @@ from circuit_tracer.graph import compute_graph_scores, prune_graph  # noqa: E402
 from helpers import corpus  # noqa: E402
 from helpers.feature_circuits import (error_share, graph_features, label_features, landmark_prompt,  # noqa: E402
                                       swap_interventions, swap_success, swap_targets, top_token)
-from helpers.transcoders import load_replacement_model  # noqa: E402
+from helpers.transcoders import load_replacement_model, load_transcoders  # noqa: E402
 
 
 def landmark_graph(replacement, labels, landmark: str, city: str) -> dict:
@@ -56,9 +56,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--limit", type=int, help="only the first N landmarks")
+    parser.add_argument("--transcoders", type=Path, help="a transcoder folder (default: the bundled ones)")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
-    replacement = load_replacement_model()
+    replacement = load_replacement_model(
+        transcoders=load_transcoders(folder=args.transcoders) if args.transcoders else None)
     started = time.perf_counter()
     labels = label_features(replacement)
     label_seconds = time.perf_counter() - started

@@ -7,7 +7,7 @@
   plausible wrong answers with their own message.
 - On the committed files: the syllabus's graph is built in at most 30 s; on at least 80% of the
   landmarks the pruned graph holds a feature labelled with the landmark's city or the landmark; the
-  swap moves the answer to the injected city on at least 80% of landmarks.
+  swap moves the answer to the injected city on at least 80% of landmarks (41 of 46).
 """
 from __future__ import annotations
 
@@ -263,20 +263,38 @@ def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels, measur
     rows = [measure.landmark_graph(replacement, labels, lm, city) for lm, city, _ in fc.corpus.data.LANDMARKS]
     labelled = sum(r["labelled"] for r in rows) / len(rows)
     assert labelled >= 0.8, [r["landmark"] for r in rows if not r["labelled"]]
+    assert labelled == 1.0                      # what lesson 3 section 8 says: "on all 46 landmarks"
 
 
-@pytest.fixture(scope="module")
-def swap_share(replacement, labels) -> float:
-    swaps = fc.swap_success(fc.swap_interventions, replacement, labels, fc.swap_targets())
-    return sum(answer == target for _, _, target, answer in swaps) / len(swaps)
+def swap_hits(replacement, labels, strength: float = 20.0) -> tuple[int, list]:
+    """How many of the 46 landmark swaps end on the injected city, and every (landmark, city, target, answer)."""
+    def swap(labels, acts, source, target):
+        return fc.swap_interventions(labels, acts, source, target, strength=strength)
+    swaps = fc.swap_success(swap, replacement, labels, fc.swap_targets())
+    return sum(answer == target for _, _, target, answer in swaps), swaps
 
 
-def test_swap_regression_floor(swap_share) -> None:
-    """What the committed transcoders reach (0.70 measured): a floor against regressions."""
-    assert swap_share >= 0.6
+def test_swap_target_of_the_issue(replacement, labels) -> None:
+    hits, swaps = swap_hits(replacement, labels)
+    assert hits / len(swaps) >= 0.8, [s for s in swaps if s[2] != s[3]]
+    assert (hits, len(swaps)) == (41, 46)       # lesson 3 section 9
 
 
-@pytest.mark.xfail(strict=True, reason="issue #11 target not reached yet: the swap moves the answer on about 70% "
-                                       "of landmarks (the city is carried mostly by attention and error nodes)")
-def test_swap_target_of_the_issue(swap_share) -> None:
-    assert swap_share >= 0.8
+def test_swap_targets_are_one_token_cities() -> None:
+    """The swap is read from the single top token, so every injected city is one token."""
+    tokenizer = load_model("course-4l").tokenizer
+    targets = fc.swap_targets()
+    assert len(targets) == 46 and all(city != target for _, city, target in targets)
+    assert all(len(tokenizer(" " + target)["input_ids"]) == 1 for _, _, target in targets)
+
+
+def test_swap_needs_a_large_push(replacement, labels) -> None:
+    """Lesson 3 section 9: 15, 30 and 37 of 46 at 2, 5 and 10 times a feature's usual activation."""
+    assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0)] == [15, 30, 37]
+
+
+def test_features_per_target_city(labels) -> None:
+    """Lesson 3 section 9: Giza and Stockholm have fewer city features than most cities."""
+    import statistics
+    counts = {city: len(fc.city_features(labels, city)) for city in {c for _, c, _ in fc.corpus.data.LANDMARKS}}
+    assert (counts["Giza"], counts["Stockholm"], statistics.median(counts.values())) == (9, 14, 17)
