@@ -12,6 +12,23 @@ true/false statements, with a fresh AdamW at a constant learning rate after a sh
 every ``--measure-every`` steps prints: true/false accuracy on training and held-out templates
 (with the share answered " true"), fact recall, and IOI on held-out templates. Nothing here
 touches ``models/``; the checkpoint and a JSON log go to ``runs/truth-finetune/<name>/``.
+
+Measured 2026-12-02 with the defaults (1 thread, about 1.1 s a step on a shared machine), true/false
+accuracy on 400 statements, training templates / held-out templates:
+
+    step     0: 0.60 / 0.57   (answers " true" on 81% / 83%)
+    step   500: 0.65 / 0.65
+    step  1000: 0.77 / 0.71
+    step  1600: 0.91 / 0.85
+    step  2000: 0.97 / 0.91
+    step  2300: 0.97 / 0.97
+    step  2400: 0.97 / 0.87   (the constant learning rate makes the held-out figure swing)
+
+Facts on training templates stay at 0.95 to 0.99 and IOI on held-out templates at 0.91 to 0.965. At
+step 2400 ``helpers.evaluation.evaluate`` gives true/false 0.895, IOI 0.92 (mean logit difference
+7.9), facts 0.91 (held-out paraphrases 0.77), sentiment 1.0, induction 0.96. So the comparison *is*
+learnable at this size: it needs about 1,500 steps with 40% of the mix true/false before it appears.
+The previous session's run (half true/false, 800 steps) stopped just before that point.
 """
 from __future__ import annotations
 
