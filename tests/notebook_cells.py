@@ -1,19 +1,22 @@
 """Run a notebook's code cells inside a test, the way the lesson tests read the lessons' own variables.
 
-    from notebook_cells import code_cells, run_lesson, workbook_functions
+    from notebook_cells import code_cells, run_lesson, workbook_check_tests, workbook_functions
 
 ``run_lesson`` executes every code cell of a lesson in one namespace with plots closed and
 ``display`` silenced; ``workbook_functions`` executes a workbook's setup cell and the cells that
-define its exercise functions. Both restore what the notebooks change for their own kernel: torch's
+define its exercise functions; ``workbook_check_tests`` builds the two tests every workbook's checks
+need. Both restore what the notebooks change for their own kernel: torch's
 grad mode, torch's thread count and the BLAS thread limits.
 """
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
 import matplotlib.pyplot as plt
+import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -45,6 +48,38 @@ def workbook_functions(path: Path, names: Iterable[str]) -> dict:
         torch.set_grad_enabled(grad_enabled)
         torch.set_num_threads(threads)
     return namespace
+
+
+def workbook_check_tests(notebook: str, reference, exercises: list[str]) -> tuple[Callable, Callable]:
+    """The two tests every workbook needs, for a lesson's test module to bind at module level::
+
+        test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+            NAME, lesson1, EXERCISES)
+
+    For each exercise ``name``: ``reference.check_<name>`` passes the reference ``reference.<name>``
+    and the function of the solved workbook (``solutions/<notebook>``), and rejects the generated
+    stub (``exercises/<notebook>``) with the "not implemented yet ... NotImplementedError" message.
+    """
+    root = Path(__file__).resolve().parent.parent
+
+    @lru_cache(maxsize=None)
+    def workbook(folder: str) -> dict:
+        return workbook_functions(root / folder / notebook, exercises)
+
+    @pytest.mark.parametrize("name", exercises)
+    def test_reference_and_solved_workbook_pass(name: str) -> None:
+        check = getattr(reference, f"check_{name}")
+        assert check(getattr(reference, name)).passed
+        result = check(workbook("solutions")[name])
+        assert result.passed, result.message
+
+    @pytest.mark.parametrize("name", exercises)
+    def test_generated_stub_is_rejected(name: str) -> None:
+        result = getattr(reference, f"check_{name}")(workbook("exercises")[name])
+        assert not result.passed
+        assert "not implemented yet" in result.message and "NotImplementedError" in result.message
+
+    return test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected
 
 
 def run_lesson(path: Path, tolerate: Callable[[AssertionError], bool] = lambda error: False) -> dict:

@@ -23,12 +23,11 @@ from circuit_tracer.graph import compute_node_influence
 from helpers import feature_circuits as fc
 from helpers.models import load_model
 from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_transcoders, training_record
-from notebook_cells import workbook_functions
+from notebook_cells import workbook_check_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "03_activation_patching_circuits.ipynb"
 EXERCISES = ["feature_logit_attribution", "feature_edge", "node_influence", "swap_interventions"]
-CHECKS = {name: getattr(fc, f"check_{name}") for name in EXERCISES}
 
 
 @pytest.fixture(scope="module")
@@ -110,28 +109,7 @@ def test_node_influence_is_circuit_tracers() -> None:
 
 
 # ============================================================================ the checks
-@pytest.fixture(scope="module")
-def solved() -> dict:
-    return workbook_functions(ROOT / "solutions" / NAME, EXERCISES)
-
-
-@pytest.fixture(scope="module")
-def stubs() -> dict:
-    return workbook_functions(ROOT / "exercises" / NAME, EXERCISES)
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
-    assert CHECKS[name](getattr(fc, name)).passed
-    result = CHECKS[name](solved[name])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_generated_stub_is_rejected(name: str, stubs: dict) -> None:
-    result = CHECKS[name](stubs[name])
-    assert not result.passed
-    assert "not implemented yet" in result.message
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, fc, EXERCISES)
 
 
 def _logit(center=True, scale=True, demean=True, activation=True):

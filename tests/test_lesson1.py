@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from transformer_lens import utils  # noqa: E402
 
 from helpers import lesson1  # noqa: E402
-from notebook_cells import run_lesson, workbook_functions  # noqa: E402
+from notebook_cells import run_lesson, workbook_check_tests  # noqa: E402
 from helpers.metrics import induction_and_prev_token_scores, repeated_random_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,28 +39,7 @@ def _no_grad():
 
 
 # ============================================================================ part 1: the checks
-@pytest.fixture(scope="module")
-def solved() -> dict:
-    return workbook_functions(ROOT / "solutions" / NAME, EXERCISES)
-
-
-@pytest.fixture(scope="module")
-def stubs() -> dict:
-    return workbook_functions(ROOT / "exercises" / NAME, EXERCISES)
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
-    assert CHECKS[name](getattr(lesson1, name)).passed
-    result = CHECKS[name](solved[name])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_generated_stub_is_rejected(name: str, stubs: dict) -> None:
-    result = CHECKS[name](stubs[name])
-    assert not result.passed
-    assert "not implemented yet" in result.message and "NotImplementedError" in result.message
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, lesson1, EXERCISES)
 
 
 def _rebuild(embed=True, pos=True, mlp=True, short=0, shortcut=False):

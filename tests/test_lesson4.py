@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from helpers import corpus, lesson4  # noqa: E402
-from notebook_cells import code_cells, run_lesson, workbook_functions  # noqa: E402
+from notebook_cells import code_cells, run_lesson, workbook_check_tests  # noqa: E402
 from helpers.lesson4 import control_labels, project_out  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,28 +41,7 @@ def _no_grad():
 
 
 # ============================================================================ part 1: the checks
-@pytest.fixture(scope="module")
-def solved() -> dict:
-    return workbook_functions(ROOT / "solutions" / NAME, EXERCISES)
-
-
-@pytest.fixture(scope="module")
-def stubs() -> dict:
-    return workbook_functions(ROOT / "exercises" / NAME, EXERCISES)
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_reference_and_solved_workbook_pass(name: str, solved: dict) -> None:
-    assert CHECKS[name](getattr(lesson4, name)).passed
-    result = CHECKS[name](solved[name])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize("name", EXERCISES)
-def test_generated_stub_is_rejected(name: str, stubs: dict) -> None:
-    result = CHECKS[name](stubs[name])
-    assert not result.passed
-    assert "not implemented yet" in result.message and "NotImplementedError" in result.message
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, lesson4, EXERCISES)
 
 
 # --- learner-style wrong answers -------------------------------------------------------------------
