@@ -20,6 +20,7 @@ import torch
 from circuit_tracer import attribute
 from circuit_tracer.graph import compute_node_influence
 
+import measure_feature_circuits
 from helpers import feature_circuits as fc
 from helpers.models import load_model
 from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_transcoders, training_record
@@ -228,17 +229,8 @@ def test_syllabus_graph_is_built_within_30_seconds(replacement) -> None:
     assert graph.logit_targets[0].token_str == " Paris"
 
 
-@pytest.fixture(scope="module")
-def measure():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("measure", ROOT / "scripts" / "measure_feature_circuits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels, measure) -> None:
-    rows = [measure.landmark_graph(replacement, labels, lm, city) for lm, city, _ in fc.corpus.data.LANDMARKS]
+def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels) -> None:
+    rows = [measure_feature_circuits.landmark_graph(replacement, labels, lm, city) for lm, city, _ in fc.corpus.data.LANDMARKS]
     labelled = sum(r["labelled"] for r in rows) / len(rows)
     assert labelled >= 0.8, [r["landmark"] for r in rows if not r["labelled"]]
     assert labelled == 1.0                      # what lesson 3 section 8 says: "on all 46 landmarks"

@@ -1,7 +1,6 @@
 """Tests of scripts/make_exercises.py, and that the committed exercises/ is up to date."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,12 +8,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+import make_exercises
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "solutions" / "00_fixture.ipynb"
 
-_spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "scripts" / "make_exercises.py")
-make_exercises = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_exercises)
 
 
 def _cells_by_id(notebook: dict) -> dict[str, dict]:

@@ -2,7 +2,6 @@
 into a temporary folder, and what it saves loads with ``SAE.load_from_disk`` and with ``helpers.sae``."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import warnings
@@ -12,6 +11,7 @@ import pytest
 import torch
 from sae_lens import SAE
 
+import train_sae
 from helpers import sae as sae_helpers
 from helpers.models import load_model
 
@@ -19,19 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HOOK = "blocks.2.hook_resid_pre"
 
 
-def _train_sae_module():
-    spec = importlib.util.spec_from_file_location("train_sae", ROOT / "scripts" / "train_sae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("sae")
     out = tmp / "sae" / f"course-4l-{HOOK}"
-    record = _train_sae_module().main(["--quick", "--threads", "1", "--out", str(out),
+    record = train_sae.main(["--quick", "--threads", "1", "--out", str(out),
                                        "--run-dir", str(tmp / "run")])
     return out, record, tmp
 
@@ -52,11 +45,10 @@ def test_quick_run_saves_sae_lens_format_and_a_record(trained):
     assert 0 < final["l0"] < 4096 and 0 <= final["dead_latents"] <= 4096
     model_config = json.loads((ROOT / "models" / "course-4l" / "config.json").read_text())
     assert saved["model_sha256"] == model_config["sha256"]
-    assert saved["mix"] == _train_sae_module().final_mix()
+    assert saved["mix"] == train_sae.final_mix()
 
 
 def test_the_sae_trains_on_the_mix_the_model_ended_with() -> None:
-    train_sae = _train_sae_module()
     spec = train_sae.MODELS["course-4l"]
     last = spec["later_mixes"][-1][1] if spec.get("later_mixes") else spec["mix"]
     assert train_sae.final_mix() == last and abs(sum(last.values()) - 1) < 1e-9
@@ -104,7 +96,6 @@ def test_load_sae_names_the_training_command_when_missing(tmp_path, monkeypatch)
 
 
 def test_resuming_refuses_a_checkpoint_made_with_other_settings(tmp_path):
-    train_sae = _train_sae_module()
     incomplete = tmp_path / "run" / "checkpoints" / "4096"
     incomplete.mkdir(parents=True)                               # e.g. an interrupted save: no trainer state
     assert train_sae.latest_checkpoint(tmp_path / "run" / "checkpoints") is None

@@ -1,7 +1,6 @@
 """The timing table: one source (docs/timings.json) rendered into docs/timings.md and the README."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,14 +8,12 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+import patching_cost
 from helpers import timings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = json.loads(timings.DATA.read_text(encoding="utf-8"))
 
-_spec = importlib.util.spec_from_file_location("patching_cost", ROOT / "scripts" / "patching_cost.py")
-patching_cost = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(patching_cost)
 
 
 def test_rendered_files_match_timings_json() -> None:

@@ -2,23 +2,14 @@
 temporary folder, what it writes loads with circuit-tracer's own loader, and the same command resumes."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
+import train_transcoders
 from helpers.transcoders import load_replacement_model, load_transcoders
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("train_transcoders", ROOT / "scripts" / "train_transcoders.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +18,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("transcoders")
     args = ["--quick", "--threads", "1", "--out", str(tmp / "out"), "--run-dir", str(tmp / "runs")]
     try:
-        record = _script().main(args)
+        record = train_transcoders.main(args)
     finally:
         torch.set_num_threads(threads)
     return tmp, args, record
@@ -54,7 +45,7 @@ def test_the_same_command_resumes_from_its_checkpoint(trained, capsys) -> None:
     tmp, args, record = trained
     threads = torch.get_num_threads()
     try:
-        again = _script().main(args)
+        again = train_transcoders.main(args)
     finally:
         torch.set_num_threads(threads)
     assert "Resuming from step 8" in capsys.readouterr().out
@@ -64,4 +55,4 @@ def test_the_same_command_resumes_from_its_checkpoint(trained, capsys) -> None:
 def test_a_checkpoint_with_other_settings_is_refused(trained) -> None:
     tmp, args, _ = trained
     with pytest.raises(SystemExit, match="other settings"):
-        _script().main([*args, "--steps", "9"])
+        train_transcoders.main([*args, "--steps", "9"])
