@@ -11,7 +11,6 @@ import train_transcoders
 from helpers.transcoders import load_replacement_model, load_transcoders
 
 
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     threads = torch.get_num_threads()
