@@ -132,6 +132,23 @@ def fact_examples(split: str = "train", relation: str = "city") -> list[Example]
     return out
 
 
+def fact_continuations() -> dict[str, set[str]]:
+    """Every fact prompt (both splits, both relations) with the next words the corpus gives it.
+
+    Most prompts have one: the attribute. A few are also the start of a longer paraphrase of the
+    same fact, so the corpus continues them two ways: "The Louvre is in" -> " Paris" (from "[L] is
+    in [C]") and -> " the" (from "[L] is in the city of [C]"). Such a prompt has no single right
+    next token. ``helpers.evaluation`` scores top-1 recall on the others.
+    """
+    examples = [e for split in ("train", "test") for rel in ("city", "country") for e in fact_examples(split, rel)]
+    nexts: dict[str, set[str]] = {e.prompt: {e.answer.split()[0]} for e in examples}
+    for prompt in nexts:
+        for e in examples:
+            if e.prompt.startswith(prompt + " "):
+                nexts[prompt].add(e.prompt[len(prompt) + 1:].split()[0])
+    return {prompt: {" " + word for word in words} for prompt, words in nexts.items()}
+
+
 def _fact(template: str, subject: str, attribute: str, relation: str, template_id: int,
           split: str, labels: dict) -> Example:
     values = {"L": _capitalise(subject), "l": subject, "C": subject, "K": attribute}

@@ -145,7 +145,10 @@ FACT_TEMPLATES = [
     ("[L] is a well known building in [C]", False),
     ("To find [l], you should go to the city of [C]", False),
     ("[L] is a famous landmark in [C]", True),
-    ("To see [l], you have to go to [C]", True),
+    # Held out: "To see [l], you have to go to [C]" was replaced. A training paraphrase continues
+    # "go to the city of [C]", so after "go to" the model rightly expects " the" and never the city
+    # (0% top-1 on that template, 100% on the others): it measured the template, not the recall.
+    ("To see [l], you have to travel to [C]", True),
     ("[L] is found in the city of [C]", True),
 ]
 COUNTRY_TEMPLATES = [

@@ -77,11 +77,19 @@ def evaluate(model: HookedTransformer, n: int = 200, seed: int = 123) -> dict[st
     ioi = ioi_logit_diffs(model, corpus.ioi_examples(n, "test", seed))
     facts = [e for split in ("train", "test") for rel in ("city", "country") for e in corpus.fact_examples(split, rel)]
     held_out_facts = corpus.fact_examples("test", "city") + corpus.fact_examples("test", "country")
+    continuations = corpus.fact_continuations()
+    one_answer = [e for e in facts if len(continuations[e.prompt]) == 1]
+    two_answers = [e for e in facts if len(continuations[e.prompt]) > 1]
     results.update({
         "ioi_positive_share": (ioi > 0).float().mean().item(),
         "ioi_mean_logit_diff": ioi.mean().item(),
         "fact_top1_all": top1_accuracy(model, facts),
         "fact_top1_held_out_paraphrases": top1_accuracy(model, held_out_facts),
+        # Prompts the corpus continues one way only, and those it continues two ways ("is in" ->
+        # " Paris" or " the city of"): on the latter, the share whose top-1 is one of the two.
+        "fact_top1_one_answer": top1_accuracy(model, one_answer),
+        "fact_two_answer_prompts": len(two_answers),
+        "fact_top1_either_answer": _top1_in(model, two_answers, continuations),
         "sentiment_accuracy": binary_accuracy(model, corpus.review_examples(n, "test", seed),
                                               " positive", " negative", "positive"),
         "truth_accuracy": binary_accuracy(model, corpus.truth_examples(n, "test", seed), " true", " false", "true"),
@@ -89,6 +97,14 @@ def evaluate(model: HookedTransformer, n: int = 200, seed: int = 123) -> dict[st
     eiffel = model.to_string(last_token_logits(model, ["The Eiffel Tower is in the city of"])[0].argmax())
     results["eiffel_top1"] = eiffel
     return results
+
+
+def _top1_in(model: HookedTransformer, examples: list[corpus.Example], allowed: dict[str, set[str]]) -> float:
+    """Share of prompts whose top prediction is the first token of one of ``allowed[prompt]``."""
+    if not examples:
+        return float("nan")
+    top = last_token_logits(model, [e.prompt for e in examples]).argmax(-1).tolist()
+    return sum(model.to_string(t) in allowed[e.prompt] for t, e in zip(top, examples)) / len(examples)
 
 
 def _head_name(scores: torch.Tensor) -> str:

@@ -5,6 +5,7 @@ weights with the same code as ``scripts/evaluate_models.py``.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import warnings
@@ -110,47 +111,55 @@ def test_2l_has_a_layer0_previous_token_head(results_2l):
 
 
 # ---------------------------------------------------------------- 4-layer model
+def test_4l_training_record_lists_both_phases():
+    record = json.loads((MODELS_DIR / "course-4l" / "training_record.json").read_text())
+    assert record["seed"] == 0 and record["step"] == 6200 and record["wall_time_s"] > 0
+    finetune = record["finetune"]
+    assert finetune["step"] == 3400 and finetune["wall_time_s"] > 0
+    assert finetune["tokens"] == 3400 * record["batch"] * record["seq_len"]
+    assert finetune["losses"] and finetune["evaluations"][-1]["step"] == 3400
+    assert finetune["evaluations"][-1]["truth_accuracy"] >= 0.9
+
+
 def test_4l_has_an_induction_head(results_4l):
     assert results_4l["best_induction_score"] >= 0.5
-
-
-# The committed course-4l does not reach these three thresholds of the model-organism issue yet
-# (measured at step 6,200: IOI 94.5% positive, facts 91% (held-out paraphrases 75%), true/false
-# 58%). They stay as strict expected failures, so that a better-trained model makes them pass and
-# CI says so.
-NOT_YET = "course-4l trained for 6,200 steps on a CPU falls short of this threshold (issue #3 stays open)"
 
 
 def test_4l_ioi_mean_logit_difference_on_held_out_templates_and_names(results_4l):
     assert results_4l["ioi_mean_logit_diff"] >= 2.0
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_4l_ioi_positive_share_on_held_out_templates_and_names(results_4l):
     assert results_4l["ioi_positive_share"] >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_4l_facts(results_4l):
-    assert results_4l["fact_top1_all"] >= 0.95
+    """Top-1 recall, on every prompt with one right next token and on the held-out paraphrases.
+
+    78 training prompts are also the start of a longer paraphrase ("The Louvre is in" -> " Paris",
+    and -> " the city of Paris"): there the model must say one of the two.
+    """
+    assert results_4l["fact_top1_one_answer"] >= 0.95
     assert results_4l["fact_top1_held_out_paraphrases"] >= 0.95
+    assert results_4l["fact_two_answer_prompts"] == 78
+    assert results_4l["fact_top1_either_answer"] >= 0.95
+    assert results_4l["fact_top1_all"] >= 0.9          # strict top-1 on every prompt, both kinds
+
+
+def test_two_answer_fact_prompts_are_found():
+    continuations = corpus.fact_continuations()
+    assert continuations["The Louvre is in"] == {" Paris", " the"}
+    assert continuations["The Louvre is in the city of"] == {" Paris"}
+    assert continuations["Paris is a city in"] == {" France", " the"}
+    assert continuations["To see the Louvre, you have to travel to"] == {" Paris"}
 
 
 def test_4l_sentiment(results_4l):
     assert results_4l["sentiment_accuracy"] >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 def test_4l_true_false_statements(results_4l):
     assert results_4l["truth_accuracy"] >= 0.90
-
-
-def test_4l_behaviours_are_well_above_chance(results_4l):
-    """What the committed model does reach, so that a regression below it fails."""
-    assert results_4l["ioi_positive_share"] >= 0.9
-    assert results_4l["fact_top1_all"] >= 0.85
-    assert results_4l["fact_top1_held_out_paraphrases"] >= 0.7
-    assert results_4l["truth_accuracy"] >= 0.55   # barely above chance (0.5): true/false is not learned yet
 
 
 def test_4l_syllabus_prompt_says_paris(results_4l):
