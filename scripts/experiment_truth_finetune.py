@@ -1,13 +1,15 @@
-"""Experiment (not shipped): can more training teach course-4l the true/false task?
+"""Experiment: can more training teach course-4l the true/false task? (It led to the fine-tuning
+phase of ``scripts/train_models.py``; the committed course-4l includes that phase, so the figures
+below come from the main-phase weights, ``git show c8a40b9:models/course-4l/model.safetensors``.)
 
     python scripts/experiment_truth_finetune.py --steps 1200      # resumable; runs/truth-finetune/
 
 The model-organism issue asks for at least 90% on held-out true/false statements
-("<fact> <city>. This statement is" -> " true" / " false"); the shipped course-4l is near chance
+("<fact> <city>. This statement is" -> " true" / " false"); course-4l after its main phase was near chance
 (about 57%): it says " true" on about 80% of statements, and recalls the fact on 95% of the training
 templates, so what it lacks is the comparison of the stated city with the one it recalls.
 
-This script continues training the shipped weights (LayerNorm not folded) on a mix with more
+This script continues training the committed weights (LayerNorm not folded) on a mix with more
 true/false statements, with a fresh AdamW at a constant learning rate after a short warm-up, and
 every ``--measure-every`` steps prints: true/false accuracy on training and held-out templates
 (with the share answered " true"), fact recall, and IOI on held-out templates. Nothing here
