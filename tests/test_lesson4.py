@@ -299,54 +299,62 @@ def test_claim_a_probe_fits_shuffled_labels_on_its_training_data(lesson: dict) -
     assert lesson["probe"].score(np.array(lesson["X"]), lesson["y"]) == 1.0
     assert lesson["memoriser"].score(np.array(lesson["X"]), lesson["shuffled"]) == 1.0          # "100%"
     assert lesson["probe"].score(lesson["X_held_out"], lesson["y_held_out"]) == 1.0
-    assert lesson["memoriser"].score(lesson["X_held_out"], lesson["y_held_out"]) == pytest.approx(0.47, abs=0.02)
+    assert lesson["memoriser"].score(lesson["X_held_out"], lesson["y_held_out"]) == pytest.approx(0.447, abs=0.02)
 
 
 def test_claim_the_models_own_answers(lesson: dict) -> None:
     own = lesson["model_accuracy"]
     assert own["sentiment"] == 1.0
-    assert own["truth"] == pytest.approx(0.617, abs=0.005)
-    assert own["io_name"] == pytest.approx(0.963, abs=0.005)
+    assert own["truth"] == pytest.approx(0.950, abs=0.005)
+    assert own["io_name"] == pytest.approx(0.993, abs=0.005)
 
 
 def test_claim_where_each_attribute_becomes_readable(lesson: dict) -> None:
     acc, chance = lesson["accuracy"], lesson["chance"]
-    assert acc["sentiment"][0] == pytest.approx(0.515, abs=0.005) and (acc["sentiment"][1:] == 1.0).all()
+    assert acc["sentiment"][0] == pytest.approx(0.515, abs=0.005) and (acc["sentiment"][1:4] == 1.0).all()
+    assert acc["sentiment"][4] == pytest.approx(0.995, abs=0.005)                # "99.5% after block 3"
     assert lesson["best_layer"]["sentiment"] == 1                                 # readable after block 0
-    np.testing.assert_allclose(acc["io_name"][1:], [0.107, 0.843, 0.917, 0.943], atol=0.005)
-    assert lesson["best_layer"]["io_name"] == 4 and chance["io_name"] == pytest.approx(0.05, abs=0.005)
-    assert acc["truth"].max() == pytest.approx(0.563, abs=0.005) and lesson["best_layer"]["truth"] == 4
-    assert acc["truth"].max() < 0.6 and chance["truth"] == 0.5
+    np.testing.assert_allclose(acc["io_name"][1:], [0.030, 0.867, 0.947, 0.937], atol=0.005)
+    assert acc["io_name"][1] < chance["io_name"]                                  # "below chance" after block 0
+    assert lesson["best_layer"]["io_name"] == 3 and chance["io_name"] == pytest.approx(0.05, abs=0.005)
+    # truth: barely above chance after blocks 0 and 1, readable after blocks 2 and 3
+    np.testing.assert_allclose(acc["truth"][1:], [0.567, 0.587, 0.923, 0.943], atol=0.005)
+    assert acc["truth"][:3].max() < 0.6 and chance["truth"] == 0.5 and lesson["best_layer"]["truth"] == 4
+    assert acc["truth"][3:].min() > 0.9
+    # "in line with the model's own true/false answers (95%)"
+    assert acc["truth"].max() == pytest.approx(lesson["model_accuracy"]["truth"], abs=0.01)
 
 
 def test_claim_controls(lesson: dict) -> None:
     c, base, sel = lesson["controls"], lesson["baseline"], lesson["selectivity"]
-    # sentiment: in the words; an untrained model gets most of it; selectivity 0.29 to 0.36
+    # sentiment: in the words; an untrained model gets most of it; selectivity 0.225 to 0.43
     assert base["sentiment"] == 1.0
     assert c["sentiment"]["random-init model"][1] == pytest.approx(0.80, abs=0.005)
     assert c["sentiment"]["random-init model"].max() == pytest.approx(0.80, abs=0.005)
-    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].min(), 0.64, atol=0.005)
-    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].max(), 0.71, atol=0.005)
-    assert sel["sentiment"][1:].min() == pytest.approx(0.29, abs=0.005)
-    assert sel["sentiment"][1:].max() == pytest.approx(0.36, abs=0.005)
+    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].min(), 0.57, atol=0.005)
+    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].max(), 0.775, atol=0.005)
+    assert sel["sentiment"][1:].min() == pytest.approx(0.225, abs=0.005)
+    assert sel["sentiment"][1:].max() == pytest.approx(0.43, abs=0.005)
     assert (c["sentiment"]["MLP probe"][1:] == 1.0).all()
     # IO name: computed by the layers
     assert base["io_name"] == pytest.approx(0.013, abs=0.005) and base["io_name"] < lesson["chance"]["io_name"]
-    assert c["io_name"]["random-init model"].max() == pytest.approx(0.127, abs=0.012)      # "about 13%"
-    assert c["io_name"]["control task (random labels)"][2:].min() == pytest.approx(0.10, abs=0.005)
-    assert c["io_name"]["control task (random labels)"][2:].max() == pytest.approx(0.157, abs=0.005)
-    np.testing.assert_allclose(sel["io_name"][2:], [0.687, 0.813, 0.843], atol=0.005)
-    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].min(), 0.77, atol=0.005)
-    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].max(), 0.863, atol=0.005)
+    assert c["io_name"]["random-init model"].max() == pytest.approx(0.123, abs=0.012)      # "about 12%"
+    assert c["io_name"]["control task (random labels)"][2:].min() == pytest.approx(0.063, abs=0.005)
+    assert c["io_name"]["control task (random labels)"][2:].max() == pytest.approx(0.09, abs=0.005)
+    np.testing.assert_allclose(sel["io_name"][2:], [0.79, 0.857, 0.873], atol=0.005)
+    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].min(), 0.62, atol=0.005)
+    np.testing.assert_allclose(c["io_name"]["MLP probe"][2:].max(), 0.717, atol=0.005)
     assert (c["io_name"]["MLP probe"][2:] < c["io_name"]["linear probe"][2:]).all()
-    # truth: the control task beats the task at every entry
-    assert (sel["truth"] < 0).all()
-    assert sel["truth"].max() == pytest.approx(-0.063, abs=0.005)
-    assert sel["truth"].min() == pytest.approx(-0.20, abs=0.005)
-    # "at most about 55%": 54.7% on one machine, 55.7% on another (the CPU's arithmetic differs)
-    assert c["truth"]["random-init model"].max() == pytest.approx(0.552, abs=0.012)
-    assert base["truth"] == pytest.approx(0.51, abs=0.005)
-    assert c["truth"]["MLP probe"][4] == pytest.approx(0.617, abs=0.005)
+    # truth: the control task beats the task up to block 1; the task wins after blocks 2 and 3
+    assert (sel["truth"][:3] < 0).all() and (sel["truth"][3:] > 0).all()
+    assert sel["truth"][:3].max() == pytest.approx(-0.09, abs=0.005)
+    assert sel["truth"][:3].min() == pytest.approx(-0.163, abs=0.005)
+    np.testing.assert_allclose(sel["truth"][3:], [0.12, 0.22], atol=0.005)
+    np.testing.assert_allclose(c["truth"]["control task (random labels)"][3:], [0.803, 0.723], atol=0.005)
+    # "at most about 57%" (the CPU's arithmetic shifts it a little from machine to machine)
+    assert c["truth"]["random-init model"].max() == pytest.approx(0.57, abs=0.012)
+    assert base["truth"] == pytest.approx(0.513, abs=0.005)
+    assert c["truth"]["MLP probe"][4] == pytest.approx(0.94, abs=0.005)
 
 
 def test_claim_present_against_used(lesson: dict) -> None:
@@ -354,32 +362,37 @@ def test_claim_present_against_used(lesson: dict) -> None:
     assert lesson["present"] == {"sentiment": 1.0, "relation": 1.0}
     e = lesson["effects"]
     sentiment, relation = e["sentiment: probe direction"], e["relation: probe direction"]
-    assert sentiment["answers_changed"] == pytest.approx(0.415, abs=0.01)
-    assert sentiment["accuracy_after"] == pytest.approx(0.585, abs=0.01)
-    assert sentiment["mean_abs_before"] == pytest.approx(12.6, abs=0.05)
-    assert sentiment["mean_abs_change"] == pytest.approx(12.3, abs=0.05)
+    assert sentiment["answers_changed"] == pytest.approx(0.51, abs=0.01)
+    assert sentiment["accuracy_after"] == pytest.approx(0.49, abs=0.01)
+    assert sentiment["mean_abs_before"] == pytest.approx(12.95, abs=0.05)          # "13 logits"
+    assert sentiment["mean_abs_change"] == pytest.approx(12.7, abs=0.05)
     assert e["sentiment: random direction"]["answers_changed"] == 0.0
-    assert e["sentiment: random direction"]["mean_abs_change"] == pytest.approx(0.06, abs=0.01)
-    assert relation["answers_changed"] == pytest.approx(0.027, abs=0.005)
-    assert e["relation: random direction"]["answers_changed"] == pytest.approx(0.023, abs=0.005)
-    assert relation["mean_abs_change"] == pytest.approx(0.04, abs=0.006)
-    assert e["relation: random direction"]["mean_abs_change"] == pytest.approx(0.03, abs=0.006)
-    assert relation["mean_abs_before"] == pytest.approx(0.63, abs=0.006)
+    assert e["sentiment: random direction"]["mean_abs_change"] == pytest.approx(0.07, abs=0.01)
+    assert relation["answers_changed"] == pytest.approx(0.02, abs=0.005)
+    assert e["relation: random direction"]["answers_changed"] == pytest.approx(0.0, abs=0.005)     # "none"
+    assert relation["accuracy_before"] == pytest.approx(0.95, abs=0.005)
+    assert relation["accuracy_after"] == pytest.approx(relation["accuracy_before"], abs=0.005)   # "stays at 95%"
+    assert relation["mean_abs_change"] == pytest.approx(0.11, abs=0.006)
+    assert e["relation: random direction"]["mean_abs_change"] == pytest.approx(0.08, abs=0.006)
+    assert relation["mean_abs_before"] == pytest.approx(9.1, abs=0.05)
     # the pitfall, in one line: equally readable, very differently used
     assert sentiment["answers_changed"] > 10 * relation["answers_changed"]
 
 
 def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     a = lesson["amnesic"]
-    assert a[1]["relation_probe"] == pytest.approx(0.863, abs=0.005)
-    # "about 63% (62% to 64%)": 64.3% on one machine, 62.3% on another
-    assert a[8]["relation_probe"] == pytest.approx(0.633, abs=0.015)
+    assert a[1]["relation_probe"] == pytest.approx(0.933, abs=0.005)
     majority = lesson["setups"]["relation"][2].mean()
-    assert majority == pytest.approx(0.683, abs=0.005) and a[8]["relation_probe"] < majority
-    # "7% to 9%" and "about 3%": 9.3% and 3.3% on one machine, 7.0% on another
-    assert 0.065 <= a[8]["answers_changed"] <= 0.095
-    assert a["random 8"]["answers_changed"] == pytest.approx(0.033, abs=0.015)
-    assert a[8]["answers_changed"] < 0.1
+    assert majority == pytest.approx(0.683, abs=0.005)
+    # eight removals do not erase the relation: a fresh probe still reads it above the majority share
+    assert a[8]["relation_probe"] == pytest.approx(0.757, abs=0.015) and a[8]["relation_probe"] > majority
+    # "a linear probe's lead over the majority share down from 32 points to 7"
+    assert lesson["present"]["relation"] - majority == pytest.approx(0.32, abs=0.005)
+    assert a[8]["relation_probe"] - majority == pytest.approx(0.07, abs=0.015)
+    # "2.7% of the statements, against 1.0% when eight random directions are removed"
+    assert a[8]["answers_changed"] == pytest.approx(0.027, abs=0.015)
+    assert a["random 8"]["answers_changed"] == pytest.approx(0.01, abs=0.015)
+    assert a[8]["answers_changed"] < 0.05                                         # "a few answers in a hundred"
 
 
 def test_claim_steering(lesson: dict) -> None:
@@ -387,21 +400,36 @@ def test_claim_steering(lesson: dict) -> None:
     sentiment = dict(zip(lesson["multiples"], s["sentiment direction: share answered ' positive'"]))
     relation = s["relation direction: share answered ' true'"]
     assert sentiment[1] == 1.0 and sentiment[1.5] == 1.0 and sentiment[-1] == 0.0 and sentiment[0] == 0.5
-    assert relation.min() == pytest.approx(0.75, abs=0.005) and relation.max() == pytest.approx(0.79, abs=0.005)
+    assert relation.min() == pytest.approx(0.46, abs=0.005) and relation.max() == pytest.approx(0.47, abs=0.005)
+    assert lesson["data"]["truth"]["test"].labels[:100].mean() == 0.5          # "half of these 100 statements"
 
 
 def test_claim_patching_agrees_for_sentiment(lesson: dict) -> None:
     patched = lesson["patched"]
     assert abs(patched[0]) < 0.005
-    assert patched[1] == pytest.approx(0.995, abs=0.005)
-    assert all(p == pytest.approx(1.0, abs=0.015) for p in patched[2:])
+    np.testing.assert_allclose(patched[1:], [1.013, 1.018, 1.012, 1.0], atol=0.005)   # "101%, 102%, 101%, 100%"
 
 
-def test_claim_truth_probe_does_not_generalise_to_held_out_facts(lesson: dict) -> None:
+def test_claim_truth_probe_carries_over_to_held_out_facts_only_where_the_verdict_is_readable(lesson: dict) -> None:
     same, held = lesson["truth_auroc"]["same facts, new wording"], lesson["truth_auroc"]["held-out facts"]
-    np.testing.assert_allclose([same[1], same[2], same[4]], [0.69, 0.69, 0.70], atol=0.006)
-    assert min(held) == pytest.approx(0.44, abs=0.005) and max(held) == pytest.approx(0.50, abs=0.006)
-    assert max(held) < 0.51
-    assert lesson["self_auroc"]["held-out facts"] == pytest.approx(0.70, abs=0.005)
-    assert lesson["self_accuracy"] == pytest.approx(0.614, abs=0.005)
-    assert lesson["self_auroc"]["held-out facts"] > max(held)
+    # before block 2: useful-looking on the facts it was trained on, chance or worse on held-out facts
+    np.testing.assert_allclose([same[1], same[2]], [0.774, 0.679], atol=0.006)
+    assert min(held[:3]) == pytest.approx(0.40, abs=0.005) and max(held[:3]) == pytest.approx(0.50, abs=0.006)
+    assert max(held[:3]) < 0.51 and held[1] == min(held[:3])
+    # after blocks 2 and 3 it carries over
+    np.testing.assert_allclose(held[3:], [0.994, 0.996], atol=0.005)
+    np.testing.assert_allclose(same[3:], [0.98, 0.98], atol=0.006)
+    # the model's own answer does as well
+    assert lesson["self_auroc"]["held-out facts"] == pytest.approx(0.998, abs=0.005)
+    assert lesson["self_auroc"]["held-out facts"] == pytest.approx(held[4], abs=0.005)
+    assert lesson["self_accuracy"] == pytest.approx(0.950, abs=0.005)
+    # its 16 mistakes all go one way (true called false), the worst by 10.5 logits ...
+    held_out, wrong = lesson["held_out"], lesson["self_wrong"]
+    assert wrong.sum() == 16 and (held_out.labels[wrong] == 1).all()
+    worst = lesson["worst"]
+    assert wrong[worst] and abs(lesson["self_report"][worst]) == pytest.approx(10.5, abs=0.05)
+    assert held_out.prompts[worst].startswith("Buckingham Palace is a famous landmark in London.")
+    # ... and the probe after block 3 makes 18 mistakes, 16 of them the model's own
+    probe_wrong = lesson["probe_wrong"]
+    assert probe_wrong.sum() == pytest.approx(18, abs=1)
+    assert (probe_wrong & wrong).sum() == pytest.approx(16, abs=1)
