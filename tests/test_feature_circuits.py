@@ -7,7 +7,7 @@
   plausible wrong answers with their own message.
 - On the committed files: the syllabus's graph is built in at most 30 s; on at least 80% of the
   landmarks the pruned graph holds a feature labelled with the landmark's city or the landmark; the
-  swap moves the answer to the injected city on at least 80% of landmarks (41 of 46).
+  swap moves the answer to the injected city on at least 80% of landmarks (44 of 46).
 """
 from __future__ import annotations
 
@@ -247,7 +247,9 @@ def swap_hits(replacement, labels, strength: float = 20.0) -> tuple[int, list]:
 def test_swap_target_of_the_issue(replacement, labels) -> None:
     hits, swaps = swap_hits(replacement, labels)
     assert hits / len(swaps) >= 0.8, [s for s in swaps if s[2] != s[3]]
-    assert (hits, len(swaps)) == (41, 46)       # lesson 3 section 9
+    assert (hits, len(swaps)) == (44, 46)       # lesson 3 section 9
+    assert sorted((lm, answer) for lm, _, target, answer in swaps if answer != target) == [
+        ("the Sydney Opera House", "Bangkok"), ("the Taj Mahal", "Agra")]
 
 
 def test_swap_targets_are_one_token_cities() -> None:
@@ -259,12 +261,12 @@ def test_swap_targets_are_one_token_cities() -> None:
 
 
 def test_swap_needs_a_large_push(replacement, labels) -> None:
-    """Lesson 3 section 9: 15, 30 and 37 of 46 at 2, 5 and 10 times a feature's usual activation."""
-    assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0)] == [15, 30, 37]
+    """Lesson 3 section 9: 21, 36 and 43 of 46 at 2, 5 and 10 times a feature's usual activation."""
+    assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0)] == [21, 36, 43]
 
 
 def test_features_per_target_city(labels) -> None:
-    """Lesson 3 section 9: Giza and Stockholm have fewer city features than most cities."""
+    """Lesson 3 section 9: the two misses are not explained by how many features a target city has."""
     import statistics
     counts = {city: len(fc.city_features(labels, city)) for city in {c for _, c, _ in fc.corpus.data.LANDMARKS}}
-    assert (counts["Giza"], counts["Stockholm"], statistics.median(counts.values())) == (9, 14, 17)
+    assert (counts["Tokyo"], counts["Mumbai"], statistics.median(counts.values())) == (31, 19, 19)
