@@ -2,7 +2,8 @@
 
 The lesson notebook and its workbook import this module. It holds:
 
-* matched clean / corrupted prompt sets built from the labelled corpus (:func:`ioi_patching_data`);
+* matched clean / corrupted prompt sets built from the labelled corpus (:func:`ioi_patching_data`), and
+  from IOI templates outside it (:func:`ioi_template_patching_data`);
 * the reference version of every workbook exercise (the logit-difference metric, a residual-stream
   patching sweep, patching one head, mean ablation, circuit faithfulness, attribution patching);
 * a drawing of a circuit as a graph, and one ``check_*`` per exercise.
@@ -37,6 +38,7 @@ FACT_CORRUPT = "The Trevi Fountain is in the city of"         # also Rome, and a
 
 __all__ = [
     "FACT_CLEAN", "FACT_CORRUPT_SYLLABUS", "FACT_CORRUPT", "IOIPatchingData", "ioi_patching_data",
+    "SUBJECT_ACTS_FIRST", "ioi_template_patching_data", "family_metrics",
     "logit_diff", "normalized_metric", "patch_residual_by_layer_pos", "patch_head_output",
     "head_means", "run_with_mean_ablation", "circuit_faithfulness", "attribution_patch_heads",
     "heads_by_effect", "plot_circuit", "check_logit_diff", "check_patch_residual_by_layer_pos",
@@ -102,6 +104,77 @@ def ioi_patching_data(model: HookedTransformer, n: int = 64, *, opening: int = 0
     answer_tokens = torch.tensor([[model.to_single_token(" " + ex.labels["io"]),
                                    model.to_single_token(" " + ex.labels["s"])] for ex in examples])
     roles = ("io", "s1", "s2", "end")
+    positions = {r: torch.tensor([corpus.token_positions(ex, model.tokenizer)[r] for ex in examples])
+                 for r in roles}
+    return IOIPatchingData(clean_tokens, corrupted_tokens, answer_tokens, positions, examples)
+
+
+# Outside the corpus: the subject first does something to the IO, *then* gives. [A] and [B] are the
+# opening's two names; [S] is the subject's second mention (S2) and [IO] the IO's second mention (IO2),
+# which is now the last name before the end. Every corpus template ends "[S] <action> to" instead, so
+# there the last name before the end is always S2. Every word is in course-4l's vocabulary, and every
+# action has the same number of tokens, so one batch can mix them.
+SUBJECT_ACTS_FIRST = [
+    "[S] helped [IO] and gave a [OBJECT] to",
+    "[S] called [IO] and handed the [OBJECT] to",
+    "[S] saw [IO] and passed the [OBJECT] to",
+    "[S] asked [IO] and showed the [OBJECT] to",
+    "[S] found [IO] and sent a [OBJECT] to",
+    "[S] paid [IO] and offered a [OBJECT] to",
+]
+
+
+def ioi_template_patching_data(model: HookedTransformer, actions: Sequence[str], n: int = 48, *, opening: int = 0,
+                               order: str = "ABBA", split: str = "train", seed: int = 0) -> IOIPatchingData:
+    """``n`` IOI prompts from action templates outside the corpus, after ``data.IOI_OPENINGS[opening]``.
+
+    ``actions`` are templates like ``"[S] helped [IO] and gave a [OBJECT] to"`` (see
+    :data:`SUBJECT_ACTS_FIRST`): ``[S]`` is the subject's second mention, ``[IO]`` a second mention of
+    the indirect object. They must all tokenize to the same length; prompt ``k`` uses
+    ``actions[k % len(actions)]``, so every action is used equally often. ``order`` fixes the opening's
+    name order (``"ABBA"``: IO named first; ``"BABA"``: subject first). Name pairs come from
+    ``corpus.ioi_name_pairs(split)``; places and objects from the corpus's lists.
+
+    The answer is the IO, the name that is not the subject, as in the corpus. The corrupted prompt
+    fills the same template with four other names, all different, so no name repeats in it.
+
+    Returns:
+        :class:`IOIPatchingData`: ``clean_tokens``, ``corrupted_tokens`` ``[batch, pos]``;
+        ``answer_tokens`` ``[batch, 2]`` (IO, then subject); ``positions`` role -> ``[batch]`` for
+        ``"io"``, ``"s1"`` (the opening's two names), ``"s2"``, ``"io2"`` and ``"end"``.
+    """
+    if order not in ("ABBA", "BABA"):
+        raise ValueError(f"order must be 'ABBA' or 'BABA', not {order!r}")
+    rng = random.Random(seed)
+    pairs = corpus.ioi_name_pairs(split)
+    opening_text, family = data.IOI_OPENINGS[opening]
+    examples, corrupted_texts = [], []
+    for k in range(n):
+        io, s = rng.sample(rng.choice(pairs), 2)
+        action = actions[k % len(actions)]
+        first, second = (io, s) if order == "ABBA" else (s, io)
+        values = {"A": first, "B": second, "S": s, "IO": io, "PLACE": rng.choice(data.PLACES),
+                  "OBJECT": rng.choice(data.OBJECTS)}
+        template = f"{opening_text} {action}"
+        prompt, slots = corpus._fill(template, values)
+        others = rng.sample([name for name in data.NAMES if name not in (io, s)], 4)
+        corrupted_texts.append(corpus._fill(template, {**values, **dict(zip(("A", "B", "S", "IO"), others))})[0])
+        io_key, s_key = ("A", "B") if order == "ABBA" else ("B", "A")
+        spans = {"io": slots[io_key], "s1": slots[s_key], "s2": slots["S"], "io2": slots["IO"],
+                 "end": (len(prompt) - len(prompt.split()[-1]), len(prompt))}
+        spans["answer"] = (len(prompt) + 1, len(prompt) + 1 + len(io))
+        labels = {"io": io, "s": s, "order": order, "opening": opening, "action": action, "family": family,
+                  "place": values["PLACE"], "object": values["OBJECT"]}
+        examples.append(corpus.Example(f"{prompt} {io}.", "ioi", prompt, " " + io, labels, spans, split))
+    lengths = {len(model.tokenizer(text)["input_ids"]) for text in [ex.prompt for ex in examples] + corrupted_texts}
+    if len(lengths) > 1:
+        raise ValueError(f"the prompts tokenized to different lengths {sorted(lengths)}: every action must have "
+                         "as many tokens")
+    clean_tokens = model.to_tokens([ex.prompt for ex in examples])
+    corrupted_tokens = model.to_tokens(corrupted_texts)
+    answer_tokens = torch.tensor([[model.to_single_token(" " + ex.labels["io"]),
+                                   model.to_single_token(" " + ex.labels["s"])] for ex in examples])
+    roles = ("io", "s1", "s2", "io2", "end")
     positions = {r: torch.tensor([corpus.token_positions(ex, model.tokenizer)[r] for ex in examples])
                  for r in roles}
     return IOIPatchingData(clean_tokens, corrupted_tokens, answer_tokens, positions, examples)
@@ -292,6 +365,47 @@ def heads_by_effect(effects: torch.Tensor, k: int) -> list[Head]:
     """The ``k`` heads with the largest absolute effect, largest first. ``effects``: ``[n_layers, n_heads]``."""
     order = effects.abs().flatten().argsort(descending=True)[:k].tolist()
     return [divmod(i, effects.shape[1]) for i in order]
+
+
+def family_metrics(model: HookedTransformer, prompts: IOIPatchingData, circuit: Sequence[Head],
+                   head: Head = (0, 4)) -> dict:
+    """How the model and a circuit do on one family of IOI prompts (lesson 3, section 6).
+
+    Runs ``prompts.clean_tokens`` (``[batch, pos]``) three ways: the whole model, the circuit alone
+    (every other head mean-ablated) and the model without the circuit (its heads mean-ablated), the
+    means taken on the family's own corrupted prompts (:func:`head_means`, ``[n_layers, pos, head_index,
+    d_head]``). ``prompts.answer_tokens`` is ``[batch, 2]``: the right answer (the IO), then the wrong one.
+
+    Returns a dict of floats: ``prompts`` (the batch size); ``io_above_s``, the share of prompts whose
+    IO logit is above the subject's; ``io_top1`` and ``s_top1``, the shares of prompts whose top
+    prediction is the IO, or the subject; ``logit_diff``, ``circuit_logit_diff`` and ``removed_logit_diff``,
+    the mean IO - S logit difference of the three runs; ``faithfulness``, ``circuit_logit_diff /
+    logit_diff`` (:func:`circuit_faithfulness`); and for every role of ``prompts.positions``,
+    ``head_<layer>_<head>_on_<role>``, the mean attention of ``head`` from the final position to that
+    role's token (the head's pattern row ``[batch, key pos]`` at the last query position).
+    """
+    tokens, answers = prompts.clean_tokens, prompts.answer_tokens
+    means = head_means(model, prompts.corrupted_tokens)                     # [n_layers, pos, head_index, d_head]
+    keep = set(map(tuple, circuit))
+    outside = [h for h in all_heads(model) if h not in keep]
+    layer, index = head
+    logits, cache = model.run_with_cache(tokens, names_filter=get_act_name("pattern", layer))
+    final = logits[:, -1].gather(-1, answers)                                # [batch, 2]
+    rows = torch.arange(len(tokens))
+    pattern = cache["pattern", layer][rows, index, -1]                      # [batch, key pos]
+    result = dict(
+        prompts=len(tokens),
+        io_above_s=(final[:, 0] > final[:, 1]).float().mean().item(),
+        io_top1=(logits[:, -1].argmax(-1) == answers[:, 0]).float().mean().item(),
+        s_top1=(logits[:, -1].argmax(-1) == answers[:, 1]).float().mean().item(),
+        logit_diff=logit_diff(logits, answers).item(),
+        circuit_logit_diff=logit_diff(run_with_mean_ablation(model, tokens, outside, means), answers).item(),
+        removed_logit_diff=logit_diff(run_with_mean_ablation(model, tokens, list(keep), means), answers).item(),
+    )
+    result["faithfulness"] = result["circuit_logit_diff"] / result["logit_diff"]
+    for role, positions in prompts.positions.items():
+        result[f"head_{layer}_{index}_on_{role}"] = pattern[rows, positions].mean().item()
+    return result
 
 
 def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, str]], n_layers: int,

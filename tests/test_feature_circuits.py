@@ -261,8 +261,8 @@ def test_swap_targets_are_one_token_cities() -> None:
 
 
 def test_swap_needs_a_large_push(replacement, labels) -> None:
-    """Lesson 3 section 9: 21, 36 and 43 of 46 at 2, 5 and 10 times a feature's usual activation."""
-    assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0)] == [21, 36, 43]
+    """Lesson 3 section 9: 21, 36, 43 and 46 of 46 at 2, 5, 10 and 40 times a feature's usual activation."""
+    assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0, 40.0)] == [21, 36, 43, 46]
 
 
 def test_features_per_target_city(labels) -> None:

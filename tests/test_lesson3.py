@@ -415,6 +415,84 @@ def test_claim_every_template_puts_the_subject_last_before_the_end() -> None:
                for action in corpus_data.IOI_ACTIONS)
 
 
+def test_subject_acts_first_family_is_outside_the_corpus_and_every_word_is_known() -> None:
+    import warnings
+
+    from helpers import corpus_data
+    model = lesson3._model("course-4l")
+    assert not set(lesson3.SUBJECT_ACTS_FIRST) & set(corpus_data.IOI_ACTIONS)
+    for order in ("ABBA", "BABA"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")              # the course model warns on a word it does not know
+            data = lesson3.ioi_template_patching_data(model, lesson3.SUBJECT_ACTS_FIRST, n=12, order=order, seed=3)
+        rows = torch.arange(len(data))
+        io, s = data.answer_tokens[:, 0], data.answer_tokens[:, 1]
+        tokens, pos = data.clean_tokens, data.positions
+        for role, name in [("io", io), ("io2", io), ("s1", s), ("s2", s)]:
+            assert (tokens[rows, pos[role]] == name).all(), role
+        assert ((pos["io"] < pos["s1"]) == (order == "ABBA")).all()
+        assert (pos["s2"] < pos["io2"]).all() and (pos["end"] == tokens.shape[1] - 1).all()
+        # IO2 is the last name before the end: no name between it and the end
+        names = torch.tensor([model.to_single_token(" " + name) for name in corpus_data.NAMES])
+        after = tokens[:, pos["io2"][0] + 1:]
+        assert not torch.isin(after, names).any()
+        # the corrupted prompt names four other people, none twice
+        corrupted_names = torch.stack([data.corrupted_tokens[rows, pos[r]] for r in ("io", "s1", "s2", "io2")], -1)
+        assert all(len(set(row.tolist())) == 4 for row in corrupted_names)
+        assert not (corrupted_names[:, :, None] == data.answer_tokens[:, None, :]).any()   # [batch, 4, 2]
+        assert [ex.labels["action"] for ex in data.examples[:6]] == lesson3.SUBJECT_ACTS_FIRST
+    with pytest.raises(ValueError, match="different lengths"):
+        lesson3.ioi_template_patching_data(model, ["[S] helped [IO] and gave a [OBJECT] to", "[S] gave [IO] a [OBJECT] to"],
+                                           n=4)
+
+
+def _subject_acts_first(lesson, order: str) -> dict:
+    return next(r for name, r in lesson["family_results"].items()
+                if name.startswith("subject acts on the IO first") and name.endswith(f"({order})"))
+
+
+def test_claim_outside_the_corpus_one_prompt_gets_the_subject(lesson) -> None:
+    model = lesson["model"]
+    probs = lesson["example_logits"][0, -1].softmax(-1)
+    assert model.to_string(probs.argmax()) == " John" and round(probs.max().item(), 2) == 1.00   # "John with probability 1.00"
+    tokens = lesson["example_tokens"]
+    second_mary = max(i for i, t in enumerate(tokens) if t == " Mary")
+    pattern = lesson["example_cache"]["pattern", 0][0, 4, -1]
+    assert round(pattern[second_mary].item(), 2) == 0.76 and pattern.argmax().item() == second_mary
+
+
+def test_claim_outside_the_corpus_the_circuit_follows_the_last_name(lesson) -> None:
+    found_on = next(r for name, r in lesson["family_results"].items() if name.startswith("found on"))
+    assert round(found_on["circuit_logit_diff"], 1) == 11.9
+    for order in ("ABBA", "BABA"):
+        r = _subject_acts_first(lesson, order)
+        assert r["prompts"] == 48
+        assert round(r["head_0_4_on_io2"], 1) == 0.8 and abs(r["head_0_4_on_s2"] - 0.1) < 0.05   # "IO2 (0.8) ... S2 (0.1)"
+        assert -found_on["circuit_logit_diff"] < r["circuit_logit_diff"] < -9    # "by more than 9, almost as firmly"
+    abba, baba = (lesson["shortcut_data"][order] for order in ("ABBA", "BABA"))
+    # "the same names, places and objects; only the opening's order differs"
+    same = ("io", "s", "place", "object", "action")
+    assert [[ex.labels[k] for k in same] for ex in abba.examples] == [[ex.labels[k] for k in same] for ex in baba.examples]
+    assert (abba.answer_tokens == baba.answer_tokens).all()
+
+
+def test_claim_outside_the_corpus_io_first_the_model_is_wrong_on_every_prompt(lesson) -> None:
+    r = _subject_acts_first(lesson, "ABBA")
+    assert r["io_above_s"] == 0.0 and r["s_top1"] == 1.0                  # "the subject is its top prediction on all 48"
+    assert round(r["logit_diff"], 1) == -8.0
+    assert round(r["circuit_logit_diff"], 1) == -9.4 and round(r["faithfulness"], 2) == 1.18
+    assert round(r["removed_logit_diff"], 1) == -3.5
+
+
+def test_claim_outside_the_corpus_subject_first_right_but_not_thanks_to_the_circuit(lesson) -> None:
+    found_on = next(r for name, r in lesson["family_results"].items() if name.startswith("found on"))
+    r = _subject_acts_first(lesson, "BABA")
+    assert round(r["io_above_s"] * r["prompts"]) == 41 and round(r["io_above_s"], 2) == 0.85   # "41 prompts of 48 (85%)"
+    assert round(r["logit_diff"], 1) == 2.8 and round(found_on["logit_diff"], 1) == 10.2
+    assert round(r["removed_logit_diff"], 1) == 5.9
+    assert r["circuit_logit_diff"] < 0 and r["faithfulness"] < 0
+
+
 def test_claim_sentence_initial_name_has_no_leading_space(lesson) -> None:
     model, data = lesson["model"], lesson["data"]
     first_word = model.to_str_tokens(data.clean_tokens[0])[1]
@@ -424,50 +502,59 @@ def test_claim_sentence_initial_name_has_no_leading_space(lesson) -> None:
 # ============================================================================ part two: feature circuits
 def test_claim_part_two_replacement_model_and_transcoders(lesson) -> None:
     record = lesson["record"]
-    assert [round(r["variance_explained"], 2) for r in record["layers"]] == [0.85, 0.84, 0.93, 0.97]
-    assert [round(r["l0"]) for r in record["layers"]] == [37, 23, 47, 182]
-    assert record["layers"][3]["dead_features"] == 22
+    assert [round(r["variance_explained"], 2) for r in record["layers"]] == [0.85, 0.84, 0.92, 0.97]
+    assert [round(r["l0"]) for r in record["layers"]] == [33, 20, 37, 190]
+    assert record["layers"][3]["dead_features"] == 23
     assert (round(record["loss_clean"], 2), round(record["loss_all_mlps_replaced"], 2),
-            round(record["loss_all_mlps_zeroed"], 2)) == (1.92, 3.32, 8.0)
+            round(record["loss_all_mlps_zeroed"], 2)) == (1.9, 3.09, 7.31)
     assert (lesson["replacement"](lesson["eiffel"]) - lesson["model"](lesson["eiffel"])).abs().max() < 1e-4
 
 
 def test_claim_part_two_eiffel_graph(lesson) -> None:
     kept, labels, graph = lesson["kept"], lesson["labels"], lesson["graph"]
-    assert len(kept) == 19 and {pos for _, _, pos, _ in kept} == {graph.n_pos - 1}
+    assert len(kept) == 13 and {pos for _, _, pos, _ in kept} == {graph.n_pos - 1}
     names = [labels(layer, feature) for _, layer, _, feature in kept]
     paris = [layer for (_, layer, _, feature), name in zip(kept, names) if name == "city: Paris"]
-    assert sorted(paris) == [0, 0, 0, 0, 1, 1, 1]
-    assert names.count("city: (any)") == 10 and names.count("country: (any)") == 1
-    assert [name for (_, layer, _, _), name in zip(kept, names) if layer == 3] == ["city: (any)"] * 2
-    assert labels(0, 646) == "city: Paris" and round(labels.selectivity[0, 646].item(), 2) == 0.84
+    assert sorted(paris) == [0, 0, 1, 1, 2]
+    assert names.count("landmark: the Eiffel Tower") == 1 and names.count("city: (any)") == 4
+    assert [name for (_, layer, _, _), name in zip(kept, names) if layer == 3] == ["city: (any)"]
+    assert labels(0, 646) == "city: Paris" and round(labels.selectivity[0, 646].item(), 2) == 0.82
+    assert labels(1, 10) == "city: Paris" and round(labels.selectivity[1, 10].item(), 2) == 0.9
+    weak = sorted((name, round(labels.selectivity[layer, feature].item(), 2))
+                  for (_, layer, _, feature), name in zip(kept, names)
+                  if "(any)" not in name and "Paris" not in name and "Eiffel" not in name)
+    assert weak == [("IO name: Jack", 0.35), ("city: Lisbon", 0.19), ("city: San Francisco", 0.17)]
     assert graph.logit_targets[0].token_str == " Paris"
 
 
 def test_claim_part_two_interventions(lesson) -> None:
-    assert round(lesson["predicted"], 2) == -5.24 and round(lesson["measured"], 2) == -1.38
+    assert len(lesson["main_path"]) == 6
+    assert round(lesson["predicted"], 2) == -5.9 and round(lesson["measured"], 2) == -3.11
     assert lesson["model"].to_string(lesson["ablated_logits"][0, -1].argmax()) == " Paris"
     probs = lesson["swapped_logits"][0, -1].softmax(-1)
-    assert lesson["model"].to_string(probs.argmax()) == " Rome" and round(probs.max().item(), 2) == 0.97
-    assert lesson["hits"] == 41 and len(lesson["swaps"]) == 46
+    assert lesson["model"].to_string(probs.argmax()) == " Rome" and round(probs.max().item(), 2) == 1.0
+    assert lesson["hits"] == 44 and len(lesson["swaps"]) == 46
 
 
 def test_claim_part_two_error_nodes_and_ioi(lesson) -> None:
     from helpers import feature_circuits as fc
-    assert round(fc.error_share(lesson["graph"]), 2) == 0.32
-    assert round(lesson["replacement_score"], 2) == 0.62 and lesson["biggest"] == (3, lesson["graph"].n_pos - 1)
-    ioi_graph = lesson["ioi_graph"]
+    assert round(fc.error_share(lesson["graph"]), 2) == 0.31
+    assert round(lesson["replacement_score"], 2) == 0.64 and lesson["biggest"] == (3, lesson["graph"].n_pos - 1)
+    ioi_graph, labels = lesson["ioi_graph"], lesson["labels"]
     assert [t.token_str for t in ioi_graph.logit_targets] == [" Mary"]
-    assert len(lesson["ioi_kept"]) == 15 and round(fc.error_share(ioi_graph), 2) == 0.51
-    kept_names = {(layer, feature): lesson["labels"](layer, feature) for _, layer, _, feature in lesson["ioi_kept"]}
-    assert kept_names[(0, 848)] == "IO name: Kevin" and kept_names[(0, 295)] == "IO name: Susan"
+    assert len(lesson["ioi_kept"]) == 34 and round(fc.error_share(ioi_graph), 2) == 0.52
+    at_end = [labels(layer, feature) for _, layer, pos, feature in lesson["ioi_kept"] if pos == ioi_graph.n_pos - 1]
+    assert len(at_end) == 22 and at_end.count("IO name: (any)") == 19
+    assert not any("Mary" in name for name in at_end)
+    earlier = {lesson["ioi_text"][pos] for _, _, pos, _ in lesson["ioi_kept"] if pos != ioi_graph.n_pos - 1}
+    assert earlier == {" and", " went", "."}
+    kept_names = {(layer, feature): labels(layer, feature) for _, layer, _, feature in lesson["ioi_kept"]}
+    assert kept_names[(0, 936)] == kept_names[(0, 952)] == "IO name: Jane"
 
 
 def test_claim_part_two_graphs_share_the_generic_city_features(lesson) -> None:
-    assert round(sum(lesson["same_city"]).item() / len(lesson["same_city"]), 2) == 0.76
-    assert round(sum(lesson["other_city"]).item() / len(lesson["other_city"]), 2) == 0.28
-    assert len(lesson["shared"]) == 6
-    shared_names = [lesson["labels"](layer, feature) for layer, feature, _ in lesson["shared"]]
-    assert (shared_names.count("city: (any)"), shared_names.count("country: (any)")) == (5, 1)
-    assert all(lesson["labels"](layer, feature) in ("city: (any)", "country: (any)") and from_end == -1
-               for layer, feature, from_end in lesson["shared"])
+    assert round(sum(lesson["same_city"]).item() / len(lesson["same_city"]), 2) == 0.72
+    assert round(sum(lesson["other_city"]).item() / len(lesson["other_city"]), 2) == 0.18
+    assert sorted((layer, from_end) for layer, _, from_end in lesson["shared"]) == [(0, -1), (3, -1)]
+    assert all(lesson["labels"](layer, feature) == "city: (any)" for layer, feature, _ in lesson["shared"])
+
