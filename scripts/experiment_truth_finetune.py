@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from helpers import corpus  # noqa: E402
 from helpers.evaluation import binary_accuracy, first_token_ids, ioi_logit_diffs, last_token_logits, top1_accuracy  # noqa: E402
 from helpers.models import load_model, load_tokenizer  # noqa: E402
-from train_models import batches, repeat_words  # noqa: E402
+from train_models import batches, repeat_words, train_step  # noqa: E402
 
 MIX = dict(ioi=0.2, fact=0.15, truth=0.4, review=0.04, repeat=0.03, random_repeat=0.08, short_repeat=0.02,
            narrative=0.08)
@@ -107,13 +107,7 @@ def main(argv=None) -> None:
     stream = batches(tokenizer, args.mix, 96, args.batch, 5_000, step, repeat_words(tokenizer))
     started = time.time()
     while step < args.steps:
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / 50)
-        loss = model(next(stream), return_type="loss")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        loss = train_step(model, optimizer, next(stream), args.lr * min(1.0, (step + 1) / 50))
         step += 1
         if step % args.measure_every == 0:
             row = dict(step=step, loss=round(loss.item(), 3), seconds=round(time.time() - started), **measure(model))

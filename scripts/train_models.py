@@ -200,6 +200,27 @@ def mix_at(step: int, spec: dict) -> dict[str, float]:
     return mix
 
 
+def train_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
+               lr: float) -> torch.Tensor:
+    """One optimizer step on next-token loss over ``tokens`` ``[batch, seq_len]``, at learning rate
+    ``lr``, with the gradient norm clipped to 1. Returns the loss (a scalar)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss = model(tokens, return_type="loss")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss
+
+
+def log_loss(record: dict, loss: torch.Tensor, bar) -> None:
+    """Every 25 steps, append the loss to ``record["losses"]`` and show it on the progress bar."""
+    if record["step"] % 25 == 0:
+        record["losses"].append(dict(step=record["step"], loss=round(loss.item(), 4)))
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+
+
 def build_model(name: str, tokenizer, seed: int) -> HookedTransformer:
     torch.manual_seed(seed)
     cfg = HookedTransformerConfig(**MODELS[name]["cfg"], d_vocab=len(tokenizer), seed=seed,
@@ -273,18 +294,10 @@ def train_main(name: str, seed: int, total: int, run_dir: Path, tokenizer,
             if note not in record.setdefault("notes", []):
                 record["notes"].append(note)
             stream = batches(tokenizer, mix, spec["seq_len"], spec["batch"], seed, record["step"], words)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(record["step"], total, spec["lr"])
-        loss = model(next(stream), return_type="loss")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        loss = train_step(model, optimizer, next(stream), lr_at(record["step"], total, spec["lr"]))
         bar.update(1)
         record["step"] += 1
-        if record["step"] % 25 == 0:
-            record["losses"].append(dict(step=record["step"], loss=round(loss.item(), 4)))
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        log_loss(record, loss, bar)
         if record["step"] % MEASURE_EVERY == 0:
             induction, prev_token = measure()
             record["wall_time_s"] = time.time() - started
@@ -348,18 +361,10 @@ def finetune(model: HookedTransformer, spec: dict, main_record: dict, run_dir: P
         if mix_at(log["step"], ft) is not mix:
             mix = mix_at(log["step"], ft)
             stream = batches(tokenizer, mix, spec["seq_len"], spec["batch"], ft["data_seed"], log["step"], words)
-        for group in optimizer.param_groups:
-            group["lr"] = finetune_lr_at(log["step"], ft)
-        loss = model(next(stream), return_type="loss")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        loss = train_step(model, optimizer, next(stream), finetune_lr_at(log["step"], ft))
         bar.update(1)
         log["step"] += 1
-        if log["step"] % 25 == 0:
-            log["losses"].append(dict(step=log["step"], loss=round(loss.item(), 4)))
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        log_loss(log, loss, bar)
         if log["step"] % 200 == 0:
             log["wall_time_s"] = time.time() - started
             measure()
