@@ -1,0 +1,56 @@
+"""scripts/train_models.py: the schedules, the data stream's resumability, and one training step."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+import train_models
+from helpers.models import MODELS_DIR
+
+FINETUNE = train_models.MODELS["course-4l"]["finetune"]
+
+
+def test_finetune_learning_rate_warms_up_holds_then_decays_to_a_tenth() -> None:
+    peak = FINETUNE["lr"]
+    assert train_models.finetune_lr_at(0, FINETUNE) == pytest.approx(peak / FINETUNE["warmup"])
+    assert train_models.finetune_lr_at(FINETUNE["warmup"], FINETUNE) == pytest.approx(peak)
+    assert train_models.finetune_lr_at(FINETUNE["decay_from"] - 1, FINETUNE) == pytest.approx(peak)
+    assert train_models.finetune_lr_at(FINETUNE["decay_from"], FINETUNE) == pytest.approx(peak)
+    middle = (FINETUNE["decay_from"] + FINETUNE["steps"]) // 2
+    assert train_models.finetune_lr_at(middle, FINETUNE) == pytest.approx(0.55 * peak, rel=0.01)
+    assert train_models.finetune_lr_at(FINETUNE["steps"], FINETUNE) == pytest.approx(0.1 * peak)
+
+
+def test_mix_at_switches_at_each_later_mix() -> None:
+    first_step, later = FINETUNE["later_mixes"][0]
+    assert train_models.mix_at(first_step - 1, FINETUNE) is FINETUNE["mix"]
+    assert train_models.mix_at(first_step, FINETUNE) is later
+    main = train_models.MODELS["course-4l"]
+    assert train_models.mix_at(0, main) is main["mix"]
+    assert train_models.mix_at(10_000, main) is main["later_mixes"][-1][1]
+
+
+def test_a_resumed_stream_gives_the_same_batches() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    words = train_models.repeat_words(tokenizer)
+    mix = FINETUNE["mix"]
+    whole = train_models.batches(tokenizer, mix, 32, 8, 5, 0, words)
+    batches = [next(whole) for _ in range(70)]          # crosses a chunk boundary (512 / 8 = 64 batches)
+    resumed = train_models.batches(tokenizer, mix, 32, 8, 5, 63, words)
+    assert torch.equal(next(resumed), batches[63]) and torch.equal(next(resumed), batches[64])
+    other_seed = train_models.batches(tokenizer, mix, 32, 8, 6, 0, words)
+    assert not torch.equal(next(other_seed), batches[0])
+    assert all(b.shape == (8, 32) and (b[:, 0] == tokenizer.bos_token_id).all() for b in batches)
+
+
+def test_train_step_sets_the_learning_rate_and_lowers_the_loss() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    model = train_models.build_model("attn-only-2l", tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1.0)
+    tokens = torch.randint(0, len(tokenizer), (4, 16))
+    first = train_models.train_step(model, optimizer, tokens, lr=3e-3)
+    assert optimizer.param_groups[0]["lr"] == 3e-3
+    for _ in range(5):
+        last = train_models.train_step(model, optimizer, tokens, lr=3e-3)
+    assert last.item() < first.item() - 0.5
