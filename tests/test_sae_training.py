@@ -80,7 +80,10 @@ def test_helpers_load_sae_and_ce_loss_recovered(trained, monkeypatch):
     monkeypatch.setattr(sae_helpers, "SAE_DIR", out.parent)
     sae = sae_helpers.load_sae(f"course-4l-{HOOK}")
     model = load_model("course-4l")
-    tokens = model.to_tokens(["The movie was wonderful and I loved it.", "Paris is the capital of France."])
+    # sentences of the course corpus (a review, a true claim): on text outside it ("The movie was wonderful and I
+    # loved it.") the fine-tuned model is confidently wrong, worse than with the residual stream zeroed
+    tokens = model.to_tokens(["I went to see the movie last week. The movie was great. Overall, the review is positive.",
+                              "Paris is a city in the country of France."])
     losses = sae_helpers.reconstruction_losses(model, sae, tokens)
     assert all(math.isfinite(v) for v in losses.values())
     assert losses["clean"] < losses["zero_ablation"]
