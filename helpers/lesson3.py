@@ -101,9 +101,15 @@ def ioi_patching_data(model: HookedTransformer, n: int = 64, *, opening: int = 0
     corrupted_tokens = model.to_tokens(corrupted_texts)
     if clean_tokens.shape != corrupted_tokens.shape:
         raise ValueError("clean and corrupted prompts tokenized to different lengths")
+    return _patching_data(model, examples, clean_tokens, corrupted_tokens, ("io", "s1", "s2", "end"))
+
+
+def _patching_data(model: HookedTransformer, examples: list[corpus.Example], clean_tokens: torch.Tensor,
+                   corrupted_tokens: torch.Tensor, roles: Sequence[str]) -> IOIPatchingData:
+    """Bundle tokenized prompts ``[batch, pos]`` with their answers ``[batch, 2]`` (IO, S) and the
+    token position ``[batch]`` of each role."""
     answer_tokens = torch.tensor([[model.to_single_token(" " + ex.labels["io"]),
                                    model.to_single_token(" " + ex.labels["s"])] for ex in examples])
-    roles = ("io", "s1", "s2", "end")
     positions = {r: torch.tensor([corpus.token_positions(ex, model.tokenizer)[r] for ex in examples])
                  for r in roles}
     return IOIPatchingData(clean_tokens, corrupted_tokens, answer_tokens, positions, examples)
@@ -170,14 +176,8 @@ def ioi_template_patching_data(model: HookedTransformer, actions: Sequence[str],
     if len(lengths) > 1:
         raise ValueError(f"the prompts tokenized to different lengths {sorted(lengths)}: every action must have "
                          "as many tokens")
-    clean_tokens = model.to_tokens([ex.prompt for ex in examples])
-    corrupted_tokens = model.to_tokens(corrupted_texts)
-    answer_tokens = torch.tensor([[model.to_single_token(" " + ex.labels["io"]),
-                                   model.to_single_token(" " + ex.labels["s"])] for ex in examples])
-    roles = ("io", "s1", "s2", "io2", "end")
-    positions = {r: torch.tensor([corpus.token_positions(ex, model.tokenizer)[r] for ex in examples])
-                 for r in roles}
-    return IOIPatchingData(clean_tokens, corrupted_tokens, answer_tokens, positions, examples)
+    return _patching_data(model, examples, model.to_tokens([ex.prompt for ex in examples]),
+                          model.to_tokens(corrupted_texts), ("io", "s1", "s2", "io2", "end"))
 
 
 # =====================================================================================
