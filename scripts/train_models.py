@@ -179,7 +179,12 @@ def batches(tokenizer, mix, seq_len, batch, seed, start_step, words):
 def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+    return cosine_to_a_tenth(peak, (step - warmup) / max(1, total - warmup))
+
+
+def cosine_to_a_tenth(peak: float, progress: float) -> float:
+    """A cosine from ``peak`` (``progress`` 0) down to a tenth of it (``progress`` 1)."""
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def finetune_lr_at(step: int, spec: dict) -> float:
@@ -187,8 +192,7 @@ def finetune_lr_at(step: int, spec: dict) -> float:
     peak, total, decay_from = spec["lr"], spec["steps"], spec["decay_from"]
     if step < decay_from:
         return peak * min(1.0, (step + 1) / spec["warmup"])
-    progress = (step - decay_from) / max(1, total - decay_from)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cosine_to_a_tenth(peak, (step - decay_from) / max(1, total - decay_from))
 
 
 def mix_at(step: int, spec: dict) -> dict[str, float]:

@@ -54,3 +54,9 @@ def test_train_step_sets_the_learning_rate_and_lowers_the_loss() -> None:
     for _ in range(5):
         last = train_models.train_step(model, optimizer, tokens, lr=3e-3)
     assert last.item() < first.item() - 0.5
+
+
+def test_main_learning_rate_warms_up_then_decays_to_a_tenth() -> None:
+    assert train_models.lr_at(0, 6200, 1.5e-3) == pytest.approx(1.5e-3 / 200)
+    assert train_models.lr_at(200, 6200, 1.5e-3) == pytest.approx(1.5e-3)
+    assert train_models.lr_at(6200, 6200, 1.5e-3) == pytest.approx(1.5e-4)
