@@ -50,7 +50,8 @@ def workbook_functions(path: Path, names: Iterable[str]) -> dict:
     return namespace
 
 
-def workbook_check_tests(notebook: str, reference, exercises: list[str]) -> tuple[Callable, Callable]:
+def workbook_check_tests(notebook: str, reference, exercises: list[str],
+                         check_args: dict[str, Callable[[], tuple]] | None = None) -> tuple[Callable, Callable]:
     """The two tests every workbook needs, for a lesson's test module to bind at module level::
 
         test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
@@ -59,23 +60,31 @@ def workbook_check_tests(notebook: str, reference, exercises: list[str]) -> tupl
     For each exercise ``name``: ``reference.check_<name>`` passes the reference ``reference.<name>``
     and the function of the solved workbook (``solutions/<notebook>``), and rejects the generated
     stub (``exercises/<notebook>``) with the "not implemented yet ... NotImplementedError" message.
+
+    A check cell that hands its check more than the function (lesson 2's
+    ``check_run_with_clamp(run_with_clamp, model, sae)``) is named in ``check_args``: ``name`` maps
+    to a function of no arguments returning the extra positional arguments, called when the test runs.
     """
     root = Path(__file__).resolve().parent.parent
+    check_args = check_args or {}
 
     @lru_cache(maxsize=None)
     def workbook(folder: str) -> dict:
         return workbook_functions(root / folder / notebook, exercises)
 
+    def check(name: str, fn: Callable):
+        extra = check_args[name]() if name in check_args else ()
+        return getattr(reference, f"check_{name}")(fn, *extra)
+
     @pytest.mark.parametrize("name", exercises)
     def test_reference_and_solved_workbook_pass(name: str) -> None:
-        check = getattr(reference, f"check_{name}")
-        assert check(getattr(reference, name)).passed
-        result = check(workbook("solutions")[name])
+        assert check(name, getattr(reference, name)).passed
+        result = check(name, workbook("solutions")[name])
         assert result.passed, result.message
 
     @pytest.mark.parametrize("name", exercises)
     def test_generated_stub_is_rejected(name: str) -> None:
-        result = getattr(reference, f"check_{name}")(workbook("exercises")[name])
+        result = check(name, workbook("exercises")[name])
         assert not result.passed
         assert "not implemented yet" in result.message and "NotImplementedError" in result.message
 

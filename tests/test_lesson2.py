@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -16,10 +17,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 from helpers import lesson2  # noqa: E402
 from helpers.lesson2 import (count_dead_latents, init_sae_params, l0_norm, sae_forward, sae_loss,  # noqa: E402
                              toy_model_forward, toy_model_loss)
+from notebook_cells import workbook_check_tests  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = ROOT / "notebooks" / "02_superposition_sparse_autoencoders.ipynb"
-WORKBOOK = ROOT / "solutions" / "02_superposition_sparse_autoencoders.ipynb"
+NAME = "02_superposition_sparse_autoencoders.ipynb"
+LESSON = ROOT / "notebooks" / NAME
+WORKBOOK = ROOT / "solutions" / NAME
+EXERCISES = ["toy_model_forward", "toy_model_loss", "sae_forward", "sae_loss", "l0_norm", "count_dead_latents",
+             "train_sae", "clamp_feature", "run_with_clamp", "best_matching_label"]
+
+
+@lru_cache(maxsize=None)
+def _course_model_and_sae():
+    """The bundled model and SAE that the workbook's check_run_with_clamp(run_with_clamp, model, sae) is given."""
+    from helpers.sae import load_model_and_sae
+    return load_model_and_sae("course-4l")
+
+
+# Every check (all in helpers.lesson2) passes the reference and the solved workbook's function, and rejects the stub.
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+    NAME, lesson2, EXERCISES, check_args={"run_with_clamp": _course_model_and_sae})
 
 
 def _stub(*args, **kwargs):
@@ -636,7 +653,7 @@ def test_clamp_feature_rejects(learner_fn, parts, capsys) -> None:
 @pytest.fixture(scope="module")
 def model_and_sae():
     torch.set_num_threads(1)
-    return sae_helpers.load_model_and_sae("course-4l")
+    return _course_model_and_sae()
 
 
 def _logits_with_hook_at(name: str):
