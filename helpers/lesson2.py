@@ -26,7 +26,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from helpers.checks import Case, CheckResult, check_function
+from helpers.checks import Case, CheckResult, check_function, single_threaded
 
 SampleFn = Callable[[int], torch.Tensor]
 Params = dict[str, torch.Tensor]
@@ -747,7 +747,11 @@ _TRAIN_MESSAGES = {
     "not-sparse": f"the codes are not sparse: more than {TRAIN_CHECK_L0:g} times as many latents fire per example "
                   "as there are true active features. The loss you call .backward() on must include "
                   "l1_coefficient * sparsity — seen",
+    "optimizer-in-loop": "you create the optimizer inside the loop: a new torch.optim.Adam every step forgets the "
+                         "running averages of the gradients that Adam keeps, so each step starts from scratch. "
+                         "Build it once, before the loop — seen",
 }
+TRAIN_TRAJECTORY_STEPS = 10   # the first steps of training, compared with Adam built once and Adam built every step
 
 
 def train_check_setup(n_features: int, d_in: int, firing_probability: float, seed: int) -> tuple[SampleFn, float]:
@@ -763,13 +767,61 @@ def train_check_setup(n_features: int, d_in: int, firing_probability: float, see
     return synthetic_sampler(feature_dict, generator), n_features * firing_probability
 
 
+def _train_optimizer_in_loop(sample_batch: SampleFn, d_in: int, d_sae: int, l1_coefficient: float,
+                             n_steps: int = 1000, batch_size: int = 256, lr: float = 3e-3, seed: int = 0) -> Params:
+    """:func:`train_sae` with the mistake of building a new Adam every step (it never remembers past gradients)."""
+    params = init_sae_params(d_in, d_sae, seed)
+    for _ in range(n_steps):
+        optimizer = torch.optim.Adam(params.values(), lr=lr)
+        x = sample_batch(batch_size)
+        loss, _, _ = sae_loss(x, *sae_forward(x, params), l1_coefficient)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return params
+
+
+def _first_steps(train_fn: Callable, n_features: int, d_in: int, firing_probability: float, d_sae: int,
+                 l1_coefficient: float, seed: int) -> torch.Tensor | None:
+    """Every parameter, flattened into one vector, after ``TRAIN_TRAJECTORY_STEPS`` steps of ``train_fn`` (None if
+    it fails or returns something else than the parameters)."""
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            sample_batch, _ = train_check_setup(n_features, d_in, firing_probability, seed)
+            params = train_fn(sample_batch, d_in, d_sae, l1_coefficient, n_steps=TRAIN_TRAJECTORY_STEPS,
+                              batch_size=256, lr=3e-3, seed=seed)
+        return torch.cat([params[k].detach().float().flatten() for k in ("W_enc", "b_enc", "W_dec", "b_dec")])
+    except Exception:  # noqa: BLE001 - a loop that cannot run short is graded on its full run alone
+        return None
+
+
+def _rebuilds_optimizer(train_fn: Callable, **case) -> bool:
+    """Whether the first steps of ``train_fn`` follow Adam rebuilt every step rather than Adam built once.
+
+    A single step cannot tell them apart; from the second step on, Adam's running averages make the two
+    trajectories part. The learner's must be much closer to the mistake's than to the reference's.
+    """
+    learner = _first_steps(train_fn, **case)
+    if learner is None:
+        return False
+    right, wrong = _first_steps(train_sae, **case), _first_steps(_train_optimizer_in_loop, **case)
+    if learner.shape != right.shape:
+        return False
+    gap = (right - wrong).norm()
+    return bool((learner - wrong).norm() < 0.1 * gap and (learner - right).norm() > 0.5 * gap)
+
+
 def train_verdict(train_fn: Callable, n_features: int, d_in: int, firing_probability: float, d_sae: int,
                   l1_coefficient: float, seed: int, n_steps: int = 600) -> str | None:
     """Train ``train_fn`` on fresh seeded synthetic data and grade the result.
 
     Returns ``None`` when ``train_fn`` returned None, ``"ok"`` when the trained SAE meets the targets
-    (explained variance and L0 on held-out data), else the key of what went wrong in ``_TRAIN_MESSAGES``.
+    (explained variance and L0 on held-out data) and its first steps follow Adam built once, else the
+    key of what went wrong in ``_TRAIN_MESSAGES``.
     """
+    case = dict(n_features=n_features, d_in=d_in, firing_probability=firing_probability, d_sae=d_sae,
+                l1_coefficient=l1_coefficient, seed=seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         sample_batch, true_l0 = train_check_setup(n_features, d_in, firing_probability, seed)
@@ -787,6 +839,8 @@ def train_verdict(train_fn: Callable, n_features: int, d_in: int, firing_probabi
         return "nan"
     if all(torch.allclose(params[k], init[k].detach()) for k in init):
         return "unchanged"
+    if _rebuilds_optimizer(train_fn, **case):
+        return "optimizer-in-loop"
     with torch.no_grad():
         feature_acts, _, x_hat = sae_forward(x, params)
         explained = 1 - ((x_hat - x) ** 2).sum(-1).mean() / ((x - x.mean(0)) ** 2).sum(-1).mean()
@@ -797,6 +851,7 @@ def train_verdict(train_fn: Callable, n_features: int, d_in: int, firing_probabi
     return "ok"
 
 
+@single_threaded
 def check_train_sae(learner_fn: Callable) -> CheckResult:
     """Exercise 5: train the learner's loop on fresh seeded data; it must reach the stated EV and L0."""
     if not callable(learner_fn):

@@ -302,6 +302,19 @@ def _train_without_zero_grad(sample_batch, d_in, d_sae, l1_coefficient, n_steps=
     return params
 
 
+def _train_optimizer_in_loop(sample_batch, d_in, d_sae, l1_coefficient, n_steps=1000, batch_size=256, lr=3e-3,
+                             seed=0):
+    params = init_sae_params(d_in, d_sae, seed)
+    for _ in range(n_steps):
+        optimizer = torch.optim.Adam(params.values(), lr=lr)    # a new Adam each step: its running averages restart
+        x = sample_batch(batch_size)
+        loss, _, _ = sae_loss(x, *sae_forward(x, params), l1_coefficient)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return params
+
+
 def _train_returns_nothing(*args, **kwargs):
     lesson2.train_sae(*args, **kwargs)
 
@@ -322,10 +335,13 @@ def test_train_sae_reference_passes(capsys) -> None:
                            "seen on case '12 features in 8 dims, 12 latents'"]),
     (_train_reconstruction_only, ["the codes are not sparse", "l1_coefficient * sparsity"]),
     (_train_without_zero_grad, ["reconstructs poorly", "optimizer.zero_grad()"]),
+    (_train_optimizer_in_loop, ["you create the optimizer inside the loop", "Build it once, before the loop",
+                                "seen on case '12 features in 8 dims, 12 latents'"]),
     (_train_returns_nothing, ["returned None — did you forget `return`?"]),
     (_train_returns_tuple, ["return the dict of parameters you trained"]),
     (3, ["expected a function"]),
-], ids=["stub", "no-step", "reconstruction-only", "no-zero-grad", "no-return", "tuple", "not-a-function"])
+], ids=["stub", "no-step", "reconstruction-only", "no-zero-grad", "optimizer-in-loop", "no-return", "tuple",
+        "not-a-function"])
 def test_train_sae_rejects(learner_fn, parts, capsys) -> None:
     _assert_rejected(lesson2.check_train_sae(learner_fn), "train_sae", parts, capsys)
 
