@@ -8,8 +8,8 @@
 kernel started in its own folder (as Jupyter and nbmake do). The pages are nbconvert's JupyterLab
 template without the parts that fetch JavaScript from a CDN (require.js, MathJax, the widget
 manager, mermaid): formulas are drawn to inline SVG with matplotlib's mathtext, images are inlined,
-circuitsvis views carry their own JavaScript (the kernel is told it is offline, so circuitsvis inlines
-its bundle instead of importing it from unpkg), a widget output keeps only the static picture that
+circuitsvis views carry their own JavaScript (``helpers`` makes circuitsvis inline its bundle instead of
+importing it from unpkg), a widget output keeps only the static picture that
 the course's widgets ship beside themselves, and finished progress bars are left out. ``build/book/index.html`` lists the pages in lesson
 order: lesson 1, its solved workbook, lesson 2, ...
 
@@ -41,11 +41,8 @@ DEFAULT_OUT = ROOT / "build" / "book"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KINDS = {"notebooks": "Lesson", "solutions": "Solved workbook", "exercises": "Workbook"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# The kernel's proxy points at a closed local port, so circuitsvis's "am I online?" probe fails at once
-# and it inlines its JavaScript bundle: the page then works with no internet, wherever it was built.
-OFFLINE_ENV = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CHECK_CELL = re.compile(r"^passed_\w+\s*=\s*check_\w+\(", re.M)
 
 
 # =====================================================================================
@@ -78,24 +75,61 @@ class NotebookRun:
     peak_rss_mb: float | None
     error: CellError | None = None
     warnings: list[str] = field(default_factory=list)
+    network: list[dict] = field(default_factory=list)   # connections and lookups the network guard blocked
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def check_lines(self) -> tuple[int, int]:
-        """How many printed lines start with ✅ and with ❌ (the workbooks' check cells print one each)."""
-        passed = failed = 0
+    def check_messages(self) -> list[str]:
+        """Every printed line that starts with ✅ or ❌ (the workbooks' check cells print one each), in order."""
+        lines = []
         for cell in self.notebook.cells:
             for output in cell.get("outputs", []):
                 text = output.get("text", "") if output.get("output_type") == "stream" else \
                     output.get("data", {}).get("text/plain", "") if "data" in output else ""
                 text = "".join(text) if isinstance(text, list) else text
-                for line in text.splitlines():
-                    line = line.strip().strip("'\"")
-                    passed += line.startswith("✅")
-                    failed += line.startswith("❌")
-        return passed, failed
+                lines += [line for line in (raw.strip().strip("'\"") for raw in text.splitlines())
+                          if line.startswith(("✅", "❌"))]
+        return lines
+
+    def check_lines(self) -> tuple[int, int]:
+        """How many printed lines start with ✅ and with ❌."""
+        lines = self.check_messages()
+        passed = sum(line.startswith("✅") for line in lines)
+        return passed, len(lines) - passed
+
+    def check_cells(self) -> int:
+        """How many code cells are a workbook's check cells (``passed_N = check_<name>(...)``)."""
+        return sum(bool(_CHECK_CELL.search("".join(c.source))) for c in self.notebook.cells if c.cell_type == "code")
+
+    def problems(self) -> list[str]:
+        """What is wrong with this run, one line each; [] when it is sound.
+
+        Every notebook: it ran to the end, and the network guard blocked nothing. A solved workbook
+        (``solutions/``): every check cell printed ✅ and none ❌. A fill-in workbook (``exercises/``):
+        every check cell printed ❌ for its blank stub, and none ✅.
+        """
+        where, problems = relative(self.path), []
+        if self.error is not None:
+            problems.append(f"{where}: {self.error}")
+        for attempt in self.network:
+            problems.append(f"{where}: the network guard blocked {attempt['call']}({attempt['target']}), called from "
+                            + " -> ".join(attempt.get("stack", [])[:5]))
+        kind, lines = self.path.parent.name, self.check_messages()
+        passed = [line for line in lines if line.startswith("✅")]
+        failed = [line for line in lines if line.startswith("❌")]
+        if self.error is None and kind == "solutions":
+            problems += [f"{where}: a check of the solved workbook failed: {line}" for line in failed]
+            if len(passed) != self.check_cells():
+                problems.append(f"{where}: {len(passed)} checks printed ✅, expected one per check cell "
+                                f"({self.check_cells()})")
+        if self.error is None and kind == "exercises":
+            problems += [f"{where}: a check passed on a blank stub: {line}" for line in passed]
+            if len(failed) != self.check_cells():
+                problems.append(f"{where}: {len(failed)} checks printed ❌, expected one per check cell "
+                                f"({self.check_cells()})")
+        return problems
 
 
 def relative(path: Path) -> str:
@@ -131,8 +165,15 @@ def execute_notebook(path: Path | str, timeout: int = 600, offline: bool = True)
 
     Never raises for an error inside the notebook: the run stops at the failing cell, as nbmake
     does, and ``NotebookRun.error`` says which cell and what it raised. ``timeout`` is per cell.
+    With ``offline`` (the default) the kernel runs under :mod:`helpers.network_guard`: any connection
+    outside loopback, or host name lookup, fails inside the notebook and is listed in
+    ``NotebookRun.network``.
     """
+    import tempfile
+
     from nbclient import NotebookClient
+
+    from helpers import network_guard
 
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)
@@ -151,15 +192,18 @@ def execute_notebook(path: Path | str, timeout: int = 600, offline: bool = True)
         state["peak"] = _peak_rss_mb(pid(), state["peak"])
 
     client.on_cell_execute, client.on_cell_executed = started, finished
-    env = {**os.environ, **OFFLINE_ENV} if offline else dict(os.environ)
-    error = None
-    begin = time.perf_counter()
-    try:
-        client.execute(env=env)
-    except Exception as exc:  # noqa: BLE001 - CellExecutionError, timeouts, a dead kernel: all reported
-        error = _cell_error(notebook, state["cell"], exc)
-    seconds = time.perf_counter() - begin
-    return NotebookRun(path, notebook, seconds, state["peak"], error)
+    with tempfile.TemporaryDirectory(prefix="course-network-") as scratch:
+        log = Path(scratch) / "blocked.jsonl"
+        env = network_guard.kernel_env(log) if offline else dict(os.environ)
+        error = None
+        begin = time.perf_counter()
+        try:
+            client.execute(env=env)
+        except Exception as exc:  # noqa: BLE001 - CellExecutionError, timeouts, a dead kernel: all reported
+            error = _cell_error(notebook, state["cell"], exc)
+        seconds = time.perf_counter() - begin
+        blocked = network_guard.read_log(log)
+    return NotebookRun(path, notebook, seconds, state["peak"], error, network=blocked)
 
 
 def _cell_error(notebook: nbformat.NotebookNode, current: int | None, exc: Exception) -> CellError:
@@ -522,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started = time.perf_counter()
     runs = build_book(sources, args.out)
-    problems = [f"{relative(r.path)}: {r.error}" for r in runs if not r.ok] + check_book(args.out, sources, runs)
+    problems = [problem for run in runs for problem in run.problems()] + check_book(args.out, sources, runs)
     minutes, seconds = divmod(round(time.perf_counter() - started), 60)
     if problems:
         print(f"\n❌ The book has {len(problems)} problem(s):")

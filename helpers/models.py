@@ -21,6 +21,8 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from helpers.fragility import perturb_if_asked
+
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 BUNDLED = {
     "attn-only-2l": "2-layer attention-only transformer (lesson 1: induction heads)",
@@ -70,6 +72,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", fold_ln: bool = T
     if fold_ln:
         model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
         model.setup()  # re-register the hook points of the LayerNorms that process_weights_ replaced
+    perturb_if_asked(model, tag=name)     # a no-op unless a fragility run asks for it (helpers.fragility)
     _warn_on_unknown_words(model)
     if device != "cpu":
         model = model.to(device)

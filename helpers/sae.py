@@ -20,6 +20,7 @@ from sae_lens.evals import get_recons_loss
 from sae_lens.training.activation_scaler import ActivationScaler
 from transformer_lens import HookedTransformer
 
+from helpers.fragility import perturb_if_asked
 from helpers.models import MODELS_DIR
 
 SAE_DIR = MODELS_DIR / "sae"
@@ -51,7 +52,7 @@ def load_sae(name: str = DEFAULT_SAE, device: str = "cpu") -> SAE:
         if json.loads(config.read_text()).get("sha256") != record["model_sha256"]:
             warnings.warn(f"The SAE {name} was trained on other weights of {model_name} than those in "
                           f"{config.parent}; retrain it with scripts/train_sae.py.", stacklevel=2)
-    return SAE.load_from_disk(folder, device=device).eval()
+    return perturb_if_asked(SAE.load_from_disk(folder, device=device), tag=f"sae:{name}").eval()
 
 
 def training_record(name: str = DEFAULT_SAE) -> dict:

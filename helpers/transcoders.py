@@ -22,6 +22,7 @@ import torch
 from circuit_tracer.replacement_model.replacement_model_transformerlens import TransformerLensReplacementModel
 from circuit_tracer.transcoder import TranscoderSet, load_transcoder_set
 
+from helpers.fragility import perturb_if_asked
 from helpers.models import MODELS_DIR, load_model
 
 # circuit-tracer's backward passes start from activations, not inputs; torch warns about it every time
@@ -54,9 +55,10 @@ def load_transcoders(name: str = DEFAULT_TRANSCODERS, folder: Path | None = None
         warnings.warn(f"The transcoders in {folder} were trained on other weights of {config['model']}; "
                       f"retrain them with scripts/train_transcoders.py.", stacklevel=2)
     paths = {int(layer): str(folder / file) for layer, file in config["files"].items()}
-    return load_transcoder_set(paths, scan=config["scan"], feature_input_hook=config["feature_input_hook"],
-                               feature_output_hook=config["feature_output_hook"], device=torch.device("cpu"),
-                               dtype=torch.float32, lazy_encoder=False, lazy_decoder=False)
+    transcoders = load_transcoder_set(paths, scan=config["scan"], feature_input_hook=config["feature_input_hook"],
+                                      feature_output_hook=config["feature_output_hook"], device=torch.device("cpu"),
+                                      dtype=torch.float32, lazy_encoder=False, lazy_decoder=False)
+    return perturb_if_asked(transcoders, tag=f"transcoders:{name}")
 
 
 def load_replacement_model(name: str = DEFAULT_TRANSCODERS, transcoders: TranscoderSet | None = None

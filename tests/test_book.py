@@ -3,9 +3,11 @@
 ``pytest tests`` builds a three-page book from notebooks written on the fly (a plot, a formula, a
 circuitsvis view, a widget, a cell that raises) and checks what the builder and its checker do.
 
-``python3 course.py test``, after nbmake has run every notebook, runs the ``full_book`` tests with
-``COURSE_BOOK=1``: they execute every lesson and solved workbook again to build the book (a cell that
-raises fails the notebook's test, naming the cell) and check the book they leave in ``build/book/``.
+``python3 course.py test`` runs the ``full_book`` tests with ``COURSE_BOOK=1``: they execute every lesson and
+solved workbook once, under the network guard, to build the book, and every fill-in workbook as handed
+out. A notebook fails its test when a cell raises (named), when it tried the network, when a solved
+workbook's check prints ❌, or when a fill-in workbook's check prints ✅ for its stub. Then they check the
+book they leave in ``build/book/``.
 """
 from __future__ import annotations
 
@@ -36,12 +38,14 @@ def small_book(tmp_path_factory) -> tuple[Path, list[Path], list[book.NotebookRu
     root = tmp_path_factory.mktemp("course")
     _write(root / "solutions" / "01_tiny.ipynb", [
         new_markdown_cell("# Workbook 1 · Tiny"),
-        new_code_cell("print('✅ check passed')\nprint('❌ check failed')")])
+        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\ndef check_b(fn):\n    print('❌ b: wrong values')"),
+        new_code_cell("passed_1 = check_a(None)"),
+        new_code_cell("passed_2 = check_b(None)")])
     _write(root / "notebooks" / "01_tiny.ipynb", [
         new_markdown_cell("# Lesson 1 · Tiny\n\nInline $a^2 + \\frac{b}{c}\\Big|_x$, not `$code$`, "
                           "not costs $5 and $10.\n\n$$\\sum_i x_i$$"),
         new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"),
-        new_code_cell("import circuitsvis as cv\nimport torch\n"
+        new_code_cell("import circuitsvis as cv\nimport torch\nimport helpers   # as every lesson does: views inline their bundle\n"
                       "cv.attention.attention_heads(tokens=['a', 'b'], attention=torch.ones(1, 2, 2) / 2)"),
         new_code_cell("import ipywidgets\nipywidgets.IntSlider()"),
         new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='progress'):\n    pass")])
@@ -50,6 +54,13 @@ def small_book(tmp_path_factory) -> tuple[Path, list[Path], list[book.NotebookRu
         new_code_cell("x = 1"),
         new_code_cell("raise ValueError('boom')"),
         new_code_cell("print('never reached')")])
+    _write(root / "notebooks" / "03_online.ipynb", [
+        new_markdown_cell("# Lesson 3 · Online"),
+        new_code_cell("import circuitsvis as cv\nimport torch\n"      # no helpers: circuitsvis probes google.com
+                      "cv.attention.attention_heads(tokens=['a', 'b'], attention=torch.ones(1, 2, 2) / 2)"),
+        new_code_cell("import socket\ntry:\n    socket.create_connection(('10.11.12.13', 443), timeout=1)\n"
+                      "except OSError as error:\n    print('offline:', error)"),
+        new_code_cell("import socket\nsocket.socket().connect_ex(('127.0.0.1', 9))   # loopback is allowed")])
     sources = book.book_sources(root)
     out = root / "book"
     runs = book.build_book(sources, out, timeout=120, log=lambda *args: None)
@@ -59,7 +70,7 @@ def small_book(tmp_path_factory) -> tuple[Path, list[Path], list[book.NotebookRu
 def test_sources_in_lesson_order(small_book) -> None:
     _, sources, _ = small_book
     assert [f"{p.parent.name}/{p.name}" for p in sources] == [
-        "notebooks/01_tiny.ipynb", "solutions/01_tiny.ipynb", "notebooks/02_broken.ipynb"]
+        "notebooks/01_tiny.ipynb", "solutions/01_tiny.ipynb", "notebooks/02_broken.ipynb", "notebooks/03_online.ipynb"]
 
 
 def test_the_course_reads_lesson_then_its_workbook() -> None:
@@ -80,7 +91,7 @@ def test_small_book_is_sound(small_book) -> None:
 
 def test_a_raising_cell_is_named(small_book) -> None:
     out, _, runs = small_book
-    assert [run.ok for run in runs] == [True, True, False]
+    assert [run.ok for run in runs] == [True, True, False, True]
     error = runs[2].error
     assert (error.cell, error.ename, error.evalue) == (2, "ValueError", "boom")
     assert "cell 2" in str(error) and "ValueError: boom" in str(error)
@@ -101,6 +112,39 @@ def test_page_works_offline(small_book) -> None:
     assert "<code>$code$</code>" in page and "costs $5 and $10" in page
     assert runs[0].peak_rss_mb and runs[0].peak_rss_mb > 50   # a kernel with torch loaded
     assert runs[1].check_lines() == (1, 1)
+    assert runs[0].network == []                              # helpers made circuitsvis skip its probe
+
+
+def test_network_guard_blocks_and_reports_every_attempt_outside_loopback(small_book) -> None:
+    _, _, runs = small_book
+    online = runs[3]
+    assert online.ok
+    targets = [(a["call"], a["target"]) for a in online.network]
+    assert ("socket.getaddrinfo", "'google.com'") in targets         # circuitsvis's own probe, without helpers
+    assert ("socket.connect", "('10.11.12.13', 443)") in targets
+    assert not any("127.0.0.1" in target for _, target in targets)  # loopback passes
+    problems = online.problems()
+    assert problems and all("network guard blocked" in p for p in problems)
+    assert any("google.com" in p and "render.py" in p for p in problems), problems   # names where it came from
+
+
+def test_problems_of_a_solved_workbook_name_the_failed_check(small_book) -> None:
+    _, _, runs = small_book
+    assert runs[1].check_cells() == 2
+    assert [p.split(": ", 1)[1] for p in runs[1].problems()] == [
+            "a check of the solved workbook failed: ❌ b: wrong values",
+            "1 checks printed ✅, expected one per check cell (2)"]
+    assert runs[0].problems() == []
+
+
+def test_problems_of_a_fill_in_workbook_name_a_check_that_passes_its_stub(tmp_path: Path) -> None:
+    path = _write(tmp_path / "exercises" / "01_tiny.ipynb", [
+        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\ndef check_b(fn):\n    print('❌ b: not implemented yet')"),
+        new_code_cell("passed_1 = check_a(None)"),
+        new_code_cell("passed_2 = check_b(None)")])
+    run = book.execute_notebook(path, timeout=60)
+    assert [p.split(": ", 1)[1] for p in run.problems()] == [
+        "a check passed on a blank stub: ✅ a: passed", "1 checks printed ❌, expected one per check cell (2)"]
 
 
 def test_checker_flags_what_nbconvert_fetches_by_default(small_book) -> None:
@@ -159,9 +203,23 @@ def full_book() -> dict[str, book.NotebookRun]:
 
 @full
 @pytest.mark.parametrize("source", SOURCES, ids=[book.relative(p) for p in SOURCES])
-def test_full_book_notebook_runs(full_book, source: Path) -> None:
+def test_full_book_notebook_runs_offline_and_its_checks_pass(full_book, source: Path) -> None:
+    """It runs to the end; the network guard blocked nothing; a solved workbook's checks all print ✅."""
     run = full_book[book.relative(source)]
-    assert run.ok, f"{book.relative(source)}: {run.error}\n" + "\n".join(run.error.traceback.splitlines()[-20:])
+    trace = "" if run.ok else "\n" + "\n".join(run.error.traceback.splitlines()[-20:])
+    assert run.problems() == [], "\n".join(run.problems()) + trace
+
+
+HANDED_OUT = sorted((ROOT / "exercises").glob(book.NOTEBOOK_GLOB))
+
+
+@full
+@pytest.mark.parametrize("workbook", HANDED_OUT, ids=[book.relative(p) for p in HANDED_OUT])
+def test_full_book_run_of_each_fill_in_workbook_rejects_every_stub(workbook: Path) -> None:
+    """Run as handed out: every check cell prints ❌ (never ✅) for its blank stub, and nothing stops the run."""
+    run = book.execute_notebook(workbook)
+    trace = "" if run.ok else "\n" + "\n".join(run.error.traceback.splitlines()[-20:])
+    assert run.problems() == [], "\n".join(run.problems()) + trace
 
 
 @full
