@@ -98,14 +98,17 @@ def test_loading_shows_no_deprecation_warning():
 
 
 # ---------------------------------------------------------------- 2-layer attention-only model
+@pytest.mark.claim
 def test_2l_repeated_sequences_are_predicted_in_context(results_2l):
     assert results_2l["repeat_loss_ratio"] <= 0.3
 
 
+@pytest.mark.claim
 def test_2l_has_a_layer1_induction_head(results_2l):
     assert results_2l["best_layer1_induction_score"] >= 0.6
 
 
+@pytest.mark.claim
 def test_2l_has_a_layer0_previous_token_head(results_2l):
     assert results_2l["best_layer0_prev_token_score"] >= 0.6
 
@@ -121,18 +124,22 @@ def test_4l_training_record_lists_both_phases():
     assert finetune["evaluations"][-1]["truth_accuracy"] >= 0.9
 
 
+@pytest.mark.claim
 def test_4l_has_an_induction_head(results_4l):
     assert results_4l["best_induction_score"] >= 0.5
 
 
+@pytest.mark.claim
 def test_4l_ioi_mean_logit_difference_on_held_out_templates_and_names(results_4l):
     assert results_4l["ioi_mean_logit_diff"] >= 2.0
 
 
+@pytest.mark.claim
 def test_4l_ioi_positive_share_on_held_out_templates_and_names(results_4l):
     assert results_4l["ioi_positive_share"] >= 0.95
 
 
+@pytest.mark.claim
 def test_4l_facts(results_4l):
     """Top-1 recall, on every prompt with one right next token and on the held-out paraphrases.
 
@@ -154,13 +161,16 @@ def test_two_answer_fact_prompts_are_found():
     assert continuations["To see the Louvre, you have to travel to"] == {" Paris"}
 
 
+@pytest.mark.claim
 def test_4l_sentiment(results_4l):
     assert results_4l["sentiment_accuracy"] >= 0.95
 
 
+@pytest.mark.claim
 def test_4l_true_false_statements(results_4l):
     assert results_4l["truth_accuracy"] >= 0.90
 
 
+@pytest.mark.claim
 def test_4l_syllabus_prompt_says_paris(results_4l):
     assert results_4l["eiffel_top1"] == " Paris"
