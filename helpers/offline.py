@@ -12,6 +12,9 @@ from __future__ import annotations
 __all__ = ["use_bundled_circuitsvis"]
 
 
+circuitsvis_probe = None     # circuitsvis's own ``internet_on``, once replaced
+
+
 def _offline() -> bool:
     return False
 
@@ -20,4 +23,7 @@ def use_bundled_circuitsvis() -> None:
     """Make every circuitsvis view carry circuitsvis's own JavaScript bundle, without asking the internet."""
     from circuitsvis.utils import render
 
-    render.internet_on = _offline
+    if render.internet_on is not _offline:
+        global circuitsvis_probe
+        circuitsvis_probe = render.internet_on      # kept, so that a test can show what the probe does
+        render.internet_on = _offline

@@ -121,17 +121,17 @@ def check_forward(name: str) -> Check:
 
 
 def check_circuitsvis() -> Check:
-    """A circuitsvis view can render with no internet: its offline HTML inlines the bundled JavaScript.
+    """A circuitsvis view renders with no internet: what Jupyter shows inlines the bundled JavaScript.
 
-    Jupyter shows that offline version whenever circuitsvis cannot reach the internet, and the CDN
-    version otherwise.
+    ``helpers`` (imported by this module, as by every lesson) makes every view inline circuitsvis's own
+    bundle, with no online probe and no CDN (``helpers/offline.py``); this checks the HTML a notebook shows.
     """
     try:
         import circuitsvis as cv
         import torch
 
         view = cv.attention.attention_patterns(tokens=["a", "b"], attention=torch.ones(1, 2, 2) / 2)
-        html = view.local_src
+        html = view._repr_html_()             # what a notebook displays
     except Exception as error:  # noqa: BLE001
         return Check("circuitsvis", False, f"{type(error).__name__}: {error}", "reinstall with `python3 course.py lab`")
     offline = "unpkg.com" not in html and len(html) > 100_000     # the JS bundle itself, not the CDN import
