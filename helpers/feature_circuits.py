@@ -566,17 +566,38 @@ def swap_success(fn, replacement, labels: FeatureLabels, pairs) -> list[tuple[st
     return out
 
 
+def _switches_off(labels: FeatureLabels, activations: torch.Tensor, source_city: str, interventions) -> bool:
+    """Whether ``interventions`` set at least one of the source city's active features to 0 at the last position
+    (always true when none of them is active)."""
+    last = activations.shape[1] - 1
+    active = {(layer, last, feature) for layer, feature in city_features(labels, source_city)
+              if activations[layer, last, feature] > 0}
+    try:
+        zeroed = {(int(layer), int(position) % activations.shape[1], int(feature))
+                  for layer, position, feature, value in interventions if abs(float(value)) <= 1e-6}
+    except (TypeError, ValueError):
+        return True                              # not circuit-tracer's tuples: the answers were graded already
+    return not active or bool(active & zeroed)
+
+
 def check_swap_interventions(fn) -> CheckResult:
     """Check exercise 4: on 12 landmark and city pairs (not the lesson's), the answer must become the target
-    city about as often as the reference recipe makes it (at most one landmark fewer)."""
+    city about as often as the reference recipe makes it (at most one landmark fewer), and the interventions
+    must switch the source city's active features off (the push alone often moves the answer too)."""
     from helpers.checks import _report
     name = "swap_interventions"
     if not callable(fn):
         return _report(False, f"{name}: expected a function")
     replacement, labels = _replacement(), _labels()
     pairs = swap_pairs()
+    handed = []                                  # (source city, activations, interventions) of each prompt
+
+    def recorded(labels, activations, source_city, target_city):
+        interventions = fn(labels, activations, source_city, target_city)
+        handed.append((source_city, activations, interventions))
+        return interventions
     try:
-        got = swap_success(fn, replacement, labels, pairs)
+        got = swap_success(recorded, replacement, labels, pairs)
     except NotImplementedError:
         return _report(False, f"{name}: not implemented yet — replace the `raise NotImplementedError` line with your code.")
     except Exception as error:  # noqa: BLE001
@@ -585,6 +606,16 @@ def check_swap_interventions(fn) -> CheckResult:
     hits = sum(answer == target for _, _, target, answer in got)
     needed = max(reference - 1, len(pairs) // 3)
     if hits >= needed:
+        kept_on = next((pair for pair, (source, activations, interventions) in zip(pairs, handed)
+                        if not _switches_off(labels, activations, source, interventions)), None)
+        if kept_on is not None:
+            landmark, city, target = kept_on
+            return _report(False, f"{name}: you only turned the target city's features on: switch the source "
+                                  f"city's features off as well, setting every active feature labelled with the "
+                                  f"source city to 0 at the last position — (layer, position, feature, 0.0) — "
+                                  f"or the model holds both cities at once (the answer moved on {hits}/{len(pairs)} "
+                                  f"landmarks here, but the recipe asks for both halves). First prompt: {landmark} "
+                                  f"({city} -> {target}) kept its {city} features on")
         return _report(True, f"{name}: the answer became the injected city on {hits}/{len(pairs)} landmarks "
                              f"(the reference recipe: {reference}/{len(pairs)})")
     stayed = sum(answer == city for _, city, _, answer in got)

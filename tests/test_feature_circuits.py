@@ -207,6 +207,7 @@ def _swap(off=True, on=True, strength=20.0, position=-1, hard_coded=False):
     (_swap(position=1), "only"),
     (_swap(hard_coded=True), "only"),
     (lambda labels, acts, s, t: _swap()(labels, acts, t, s), "only"),      # source and target swapped
+    (_swap(off=False), "switch the source city's features off as well"),    # the push alone moves most answers
 ])
 def test_swap_interventions_mistakes(learner, message) -> None:
     result = fc.check_swap_interventions(learner)
