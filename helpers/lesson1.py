@@ -101,12 +101,32 @@ def _tiny_gpt2_like() -> HookedTransformer:
     return HookedTransformer(cfg).eval()
 
 
+def _tiny_uncentred() -> HookedTransformer:
+    """A small random attention-only model with its LayerNorms folded (``LNPre``) but nothing centred.
+
+    ``from_pretrained`` (and so :func:`load_lesson_model`) also centres the weights that write to the
+    residual stream and the unembedding, which makes subtracting the mean a no-op on the course models;
+    here the heads' outputs have a mean over ``d_model`` and ``W_U``'s columns do not sum to 0.
+    """
+    cfg = HookedTransformerConfig(n_layers=2, d_model=16, n_ctx=16, d_head=4, n_heads=3, d_vocab=40, attn_only=True,
+                                  normalization_type="LNPre", positional_embedding_type="standard", seed=2,
+                                  device="cpu")
+    model = HookedTransformer(cfg).eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.W_O += 0.3           # an offset shared by every direction: a mean that centring removes
+        model.unembed.W_U += 0.3
+    model.set_use_attn_result(True)
+    return model
+
+
 @lru_cache(maxsize=None)
 def _model(name: str) -> HookedTransformer:
     """The checks' own copy of a model; loading it leaves the learner's random state untouched."""
     state = torch.get_rng_state()  # building a model re-seeds torch's global generator
+    builders = {"tiny-gpt2-like": _tiny_gpt2_like, "tiny-uncentred": _tiny_uncentred}
     try:
-        return _tiny_gpt2_like() if name == "tiny-gpt2-like" else load_lesson_model(name)
+        return builders[name]() if name in builders else load_lesson_model(name)
     finally:
         torch.set_rng_state(state)
 
@@ -187,18 +207,26 @@ def head_logit_attribution(cache: ActivationCache, model: HookedTransformer, tok
 
 @lru_cache(maxsize=None)
 def _dla_cases() -> list[Case]:
-    two, four = _model("attn-only-2l"), _model("course-4l")
+    two, four, tiny = _model("attn-only-2l"), _model("course-4l"), _model("tiny-uncentred")
     with torch.no_grad():
         _, cat = two.run_with_cache(two.to_tokens(CAT_PROMPT))
         repeated = repeated_random_tokens(two, n_seqs=1, half_len=12, seed=5)
         _, rep = two.run_with_cache(repeated)
         _, ioi = four.run_with_cache(four.to_tokens(IOI_PROMPT))
+        _, rand = tiny.run_with_cache(torch.randint(0, 40, (2, 9), generator=torch.Generator().manual_seed(3)))
     return [
         Case((cat, two, two.to_single_token(" mat"), -1), label="2-layer model, cat prompt, ' mat' at the last position"),
         Case((rep, two, int(repeated[0, 20]), 19), label="2-layer model, repeated tokens, position 19"),
         Case((ioi, four, four.to_single_token(" Mary"), -1), label="4-layer model, IOI prompt, ' Mary'"),
         Case((cat, two, two.to_single_token(" sat"), 2), label="2-layer model, cat prompt, ' sat' at position 2"),
+        Case((rand, tiny, 7, -1), label="tiny random model with folded but uncentred weights, token 7"),
     ]
+
+
+def _dla_not_centred(cache: ActivationCache, model: HookedTransformer, token_id: int, pos: int) -> torch.Tensor:
+    scale = cache["ln_final.hook_scale"][0, pos]
+    return torch.stack([cache["result", layer][0, pos] / scale @ model.W_U[:, token_id]
+                        for layer in range(model.cfg.n_layers)])
 
 
 def _dla_no_layernorm(cache: ActivationCache, model: HookedTransformer, token_id: int, pos: int) -> torch.Tensor:
@@ -211,12 +239,16 @@ def _dla_previous_position(cache: ActivationCache, model: HookedTransformer, tok
 
 
 def check_head_logit_attribution(fn) -> CheckResult:
-    """Check exercise 2 on both models, at the last and at middle positions."""
+    """Check exercise 2 on both models, at the last and at middle positions, and on a tiny model whose folded
+    weights are not centred (where skipping the centring changes the answer)."""
     return check_function(fn, head_logit_attribution, _dla_cases(), name="head_logit_attribution", known_mistakes={
         "ln": (_dla_no_layernorm, "you skipped the final LayerNorm: divide each head's output by "
                                   "cache['ln_final.hook_scale'][0, pos] before multiplying by the unembedding"),
         "pos": (_dla_previous_position, "you used the activations one position too early: the logits at "
                                         "position `pos` are read from the residual stream at `pos` itself"),
+        "centre": (_dla_not_centred, "you skipped the centring: subtract each head's mean over d_model before "
+                                     "dividing by the scale, as the final LayerNorm does. The course models' "
+                                     "weights are already centred, so it only shows on a model whose are not"),
     }, hint="head output = z @ W_O per head (cache['result', layer] holds it), divided by the final LayerNorm "
             "scale, dotted with model.W_U[:, token_id]")
 

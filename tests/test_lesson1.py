@@ -68,11 +68,12 @@ def _rebuild_in_place(cache, model):
     return resid
 
 
-def _dla(no_scale=False, shift=0, transpose=False, sign=1):
+def _dla(no_scale=False, shift=0, transpose=False, sign=1, no_centre=False):
     def learner(cache, model, token_id, pos):
         p = pos + shift
         heads = torch.stack([cache["result", layer][0, p] for layer in range(model.cfg.n_layers)])
-        heads = heads - heads.mean(-1, keepdim=True)                              # [layer, head, d_model]
+        if not no_centre:
+            heads = heads - heads.mean(-1, keepdim=True)                          # [layer, head, d_model]
         if not no_scale:
             heads = heads / cache["ln_final.hook_scale"][0, p]
         out = sign * heads @ model.W_U[:, token_id]
@@ -163,6 +164,7 @@ WRONG_ANSWERS = [
     ("head_logit_attribution", _dla(shift=-1), ["one position too early"]),
     ("head_logit_attribution", _dla(transpose=True), ["returned shape (8, 2), expected (2, 8)", "looks transposed"]),
     ("head_logit_attribution", _dla(sign=-1), ["the sign looks flipped"]),
+    ("head_logit_attribution", _dla(no_centre=True), ["you skipped the centring", "folded but uncentred weights"]),
     ("previous_token_scores", _prev(offset=0), ["attention to the token itself", "offset=-1"]),
     ("previous_token_scores", _prev(offset=1, start=0), ["attention to the *next* token", "[query, key]"]),
     ("previous_token_scores", _prev(start=0), ["attention to the BOS token", "query position 1"]),
