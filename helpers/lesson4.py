@@ -763,12 +763,23 @@ def _selectivity_cases() -> list[Case]:
         Xb, yb, tb = make(n_test, True)
         cases.append(Case((Xa, ya, ta, Xb, yb, tb), kwargs={"seed": i},
                           label=f"{n_types} types, {n_train} training and {n_test} held-out examples"))
+    # three classes, the third one missing from the held-out split: the task still has 3 classes
+    g = _rng(802)
+    centres, w = g.normal(size=(15, 16)) * 1.5, g.normal(size=16)
+    t = g.choice(15, size=400)
+    X = centres[t] + g.normal(size=(400, 16))
+    y = np.digitize(X @ w + g.normal(size=400) * 2, np.quantile(X @ w, [1 / 3, 2 / 3]))
+    test = np.flatnonzero(y < 2)[:80]
+    train = np.setdiff1d(np.arange(400), test)[:160]
+    types = [f"type{k:02d}" for k in t]
+    cases.append(Case((X[train], y[train], [types[k] for k in train], X[test], y[test], [types[k] for k in test]),
+                      kwargs={"seed": 2}, label="3 classes, the held-out split has only classes 0 and 1"))
     return cases
 
 
 def _selectivity_variant(Xa, ya, ta, Xb, yb, tb, seed=SEED, *, control: str = "joint", score_on: str = "test",
-                         flip: bool = False):
-    n_classes = int(max(ya.max(), yb.max())) + 1
+                         flip: bool = False, count: Callable = max):
+    n_classes = int(count(ya.max(), yb.max())) + 1
     if control == "joint":
         c = control_labels(list(ta) + list(tb), n_classes, seed)
         ca, cb = c[:len(ta)], c[len(ta):]
@@ -797,6 +808,9 @@ def check_selectivity(learner_fn: Callable) -> CheckResult:
                              "held-out split"),
         "flipped": (lambda *a, **k: _selectivity_variant(*a, **k, flip=True),
                     "the sign of the selectivity is flipped: it is task accuracy minus control accuracy"),
+        "min-classes": (lambda *a, **k: _selectivity_variant(*a, **k, count=min),
+                        "you counted the classes with min: a split can miss a class (here the held-out one has "
+                        "no class 2), so the task has max(y_train.max(), y_test.max()) + 1 classes"),
     }
     return check_function(learner_fn, selectivity, _selectivity_cases(), name="selectivity",
                           known_mistakes=mistakes, atol=1e-9, rtol=0,

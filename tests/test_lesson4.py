@@ -83,7 +83,7 @@ def _probe_learner(kind):
 
 def _selectivity_learner(kind):
     def learner(X_train, y_train, types_train, X_test, y_test, types_test, seed=0):
-        n = int(max(y_train.max(), y_test.max())) + 1
+        n = int((min if kind == "min" else max)(y_train.max(), y_test.max())) + 1
         if kind == "separate":
             c_train, c_test = control_labels(types_train, n, seed), control_labels(types_test, n, seed)
         elif kind == "per-example":
@@ -140,6 +140,7 @@ WRONG_ANSWERS = [
     ("selectivity", _selectivity_learner("per-example"), ["every example its own random label"]),
     ("selectivity", _selectivity_learner("control-on-train"), ["control probe on its training examples"]),
     ("selectivity", _selectivity_learner("flipped"), ["sign of the selectivity is flipped"]),
+    ("selectivity", _selectivity_learner("min"), ["you counted the classes with min", "held-out split has only"]),
     ("project_out", lambda resid, d: resid - (resid @ d)[..., None] * d, [NOT_IDEMPOTENT, "unit vector"]),
     ("project_out", lambda resid, d: resid - (resid @ d)[..., None] * d / d.norm(), [NOT_IDEMPOTENT]),
     ("project_out", lambda resid, d: (resid @ (d / d.norm()))[..., None] * (d / d.norm()),
