@@ -22,6 +22,7 @@ from circuit_tracer.graph import compute_node_influence
 
 import measure_feature_circuits
 from helpers import feature_circuits as fc
+from helpers import network_guard
 from helpers.models import load_model
 from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_transcoders, training_record
 from notebook_cells import workbook_check_tests
@@ -66,13 +67,22 @@ def test_replacement_model_with_errors_is_the_model(replacement) -> None:
     assert torch.allclose(replacement(tokens), load_model("course-4l")(tokens), atol=1e-4)
 
 
-def test_loader_never_touches_the_hub(monkeypatch) -> None:
+def test_loader_never_touches_the_network(tmp_path) -> None:
+    """Enforced at the socket: any connection outside loopback, or host name lookup, is logged and refused."""
+    with network_guard.blocking(tmp_path / "blocked.jsonl") as log:
+        load_replacement_model()
+    assert network_guard.read_log(log) == []
+
+
+def test_the_network_guard_sees_a_hub_call(tmp_path) -> None:
+    """The test above can fail: a real hub download under the same guard is caught."""
     import huggingface_hub
-    def refuse(*args, **kwargs):
-        raise AssertionError("the hub was called")
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    load_replacement_model()
+
+    with network_guard.blocking(tmp_path / "blocked.jsonl") as log:
+        with pytest.raises(Exception):
+            huggingface_hub.hf_hub_download("course-network-guard/probe", "config.json",
+                                            cache_dir=tmp_path / "hub")
+    assert any("huggingface.co" in attempt["target"] for attempt in network_guard.read_log(log))
 
 
 # ============================================================================ references = circuit-tracer
@@ -230,6 +240,7 @@ def test_syllabus_graph_is_built_within_30_seconds(replacement) -> None:
     assert graph.logit_targets[0].token_str == " Paris"
 
 
+@pytest.mark.claim
 def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels) -> None:
     rows = [measure_feature_circuits.landmark_graph(replacement, labels, lm, city) for lm, city, _ in fc.corpus.data.LANDMARKS]
     labelled = sum(r["labelled"] for r in rows) / len(rows)
@@ -245,6 +256,7 @@ def swap_hits(replacement, labels, strength: float = 20.0) -> tuple[int, list]:
     return sum(answer == target for _, _, target, answer in swaps), swaps
 
 
+@pytest.mark.claim
 def test_swap_target_of_the_issue(replacement, labels) -> None:
     hits, swaps = swap_hits(replacement, labels)
     assert hits / len(swaps) >= 0.8, [s for s in swaps if s[2] != s[3]]
@@ -261,11 +273,13 @@ def test_swap_targets_are_one_token_cities() -> None:
     assert all(len(tokenizer(" " + target)["input_ids"]) == 1 for _, _, target in targets)
 
 
+@pytest.mark.claim
 def test_swap_needs_a_large_push(replacement, labels) -> None:
     """Lesson 3 section 9: 21, 36, 43 and 46 of 46 at 2, 5, 10 and 40 times a feature's usual activation."""
     assert [swap_hits(replacement, labels, strength)[0] for strength in (2.0, 5.0, 10.0, 40.0)] == [21, 36, 43, 46]
 
 
+@pytest.mark.claim
 def test_features_per_target_city(labels) -> None:
     """Lesson 3 section 9: the two misses are not explained by how many features a target city has."""
     import statistics

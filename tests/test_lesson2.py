@@ -371,6 +371,7 @@ def toy_models() -> tuple[torch.Tensor, torch.Tensor]:
     return W_small, W_large
 
 
+@pytest.mark.claim
 def test_dense_features_get_one_dimension_each(toy_models) -> None:
     """'at density 1.0 the 2-D model keeps the two most important features at right angles; the 5-D model 5'."""
     W_small, W_large = toy_models
@@ -384,6 +385,7 @@ def test_dense_features_get_one_dimension_each(toy_models) -> None:
 
 
 @pytest.mark.parametrize("density", [0.05, 0.02, 0.01, 0.005])
+@pytest.mark.claim
 def test_sparse_features_make_a_pentagon(toy_models, density) -> None:
     """'at density 0.05 and below, the 2-D model stores all five features, 72 degrees apart'."""
     W = toy_models[0][DENSITIES.index(density)]
@@ -393,6 +395,7 @@ def test_sparse_features_make_a_pentagon(toy_models, density) -> None:
     assert (gaps - 72).abs().max() < 5
 
 
+@pytest.mark.claim
 def test_superposition_counts_quoted(toy_models) -> None:
     """'10 features at density 0.05 (0.50 dims per feature), 13 at density 0.005 (about 0.36)'."""
     _, W_large = toy_models
@@ -409,6 +412,7 @@ def test_superposition_counts_quoted(toy_models) -> None:
 
 
 @pytest.mark.parametrize("density", [0.1, 0.05, 0.02])
+@pytest.mark.claim
 def test_middle_densities_store_antipodal_pairs(toy_models, density) -> None:
     """'the red off-diagonal squares are pairs of features stored on one dimension pointing in opposite
     directions'."""
@@ -431,6 +435,7 @@ def synthetic():
     return feature_dict, generator
 
 
+@pytest.mark.claim
 def test_saelens_sae_recovers_the_planted_features(synthetic) -> None:
     """'mean max cosine 0.98 (MCC 0.97), L0 3.7 vs 1.6, 92% variance, no dead latents, shrinkage 0.8,
     random decoder 0.49'."""
@@ -456,6 +461,7 @@ def test_saelens_sae_recovers_the_planted_features(synthetic) -> None:
     assert round(lesson2.mean_max_cosine(true_directions, random_decoder), 2) == 0.49
 
 
+@pytest.mark.claim
 def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
     """'L0 falls from about 20 to 0.6 while the error grows from 0.006 to about 1.5; recovery 0.65 at
     λ=0.01, peaks at 0.99 around λ=0.3, 0.73 at λ=2 (6% of the variance kept)'."""
@@ -481,6 +487,7 @@ def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
     plt.close(fig)
 
 
+@pytest.mark.claim
 def test_feature_splitting_by_width() -> None:
     """'13 latents: one animal latent (cosine 0.96, about 0.15 to each kind); 14: two; 16: four, one per
     kind, cosine 0.81-0.85 to animal and 0.53-0.58 to its kind; 24: five, two for dog'."""
@@ -827,6 +834,7 @@ def test_shipped_sae_is_trained_on_the_shipped_model() -> None:
     assert 2e6 < size < 20e6
 
 
+@pytest.mark.claim
 def test_golden_gate_top5(model_and_sae) -> None:
     """Section 4: the syllabus code on our model."""
     model, sae = model_and_sae
@@ -839,6 +847,7 @@ def test_golden_gate_top5(model_and_sae) -> None:
     assert int((features[0, -1] > 0).sum()) == pytest.approx(44, abs=1)
 
 
+@pytest.mark.claim
 def test_reconstruction_l0_and_ce_recovered(model_and_sae, part_b) -> None:
     """Section 5: L0 35, 78% of the variance, CE 1.52 -> 1.66 (zeroed 8.22), 98% recovered."""
     model, sae = model_and_sae
@@ -857,6 +866,7 @@ def test_reconstruction_l0_and_ce_recovered(model_and_sae, part_b) -> None:
     assert recovered == pytest.approx(0.9798, abs=0.005)
 
 
+@pytest.mark.claim
 def test_ground_truth_shares(part_b) -> None:
     """Section 7: 3717 latents judged; clean 9% (1% concept, 8% single word), split 66%, vague 25%."""
     _, _, data, acts, matches = part_b
@@ -869,6 +879,7 @@ def test_ground_truth_shares(part_b) -> None:
 
 
 @pytest.mark.parametrize(("feature", "verdict", "label"), [[3609, "split", "fact or claim: first word after the subject"], [2568, "split", "fact or claim: first word after the subject"], [3974, "vague", "word: negative"], [4079, "split", "fact or claim: first word after the subject"], [275, "split", "fact or claim: first word after the subject"], [427, "clean", "IOI: last word of the prompt"], [20, "clean", "word: It"], [456, "split", "word: David"], [2372, "vague", "a negative word"], [1784, "clean", "fact or claim: word before the city or country"]])
+@pytest.mark.claim
 def test_latents_named_in_the_text(part_b, feature, verdict, label) -> None:
     matches = part_b[4]
     found = matches.of(feature)
@@ -881,6 +892,7 @@ def test_latents_named_in_the_text(part_b, feature, verdict, label) -> None:
     [275, 0.66, 100, "fact or claim: first word after the subject", 100],
     [427, 1.00, 99, "word: to", 100], [20, 1.00, 98, "word: It", 98], [456, 0.83, 6, "a first name", 100],
     [2372, 0.95, 56, "in a review", 70], [1784, 0.96, 87, "fact or claim: word before the city or country", 87]])
+@pytest.mark.claim
 def test_figures_of_the_latents_named_in_the_text(part_b, feature, auroc, precision, narrow_label,
                                                   narrow_precision) -> None:
     """The AUROC and the shares of activation that sections 4, 7 and 8 quote for each named latent."""
@@ -889,6 +901,7 @@ def test_figures_of_the_latents_named_in_the_text(part_b, feature, auroc, precis
     assert found["narrow_label"] == narrow_label and round(100 * found["narrow_precision"]) == narrow_precision
 
 
+@pytest.mark.claim
 def test_the_examples_of_section_7_follow_their_rule(part_b) -> None:
     """'of the split latents that put all their activation on first names and have a single name as best label,
     the one with the highest AUROC' (456: 77 of its 78 tokens are names that open a sentence, 77 of the 102 such
@@ -917,6 +930,7 @@ def test_the_examples_of_section_7_follow_their_rule(part_b) -> None:
     assert all("It was late when" in "".join(tokens) for tokens, _ in top)
 
 
+@pytest.mark.claim
 def test_latent_3974_follows_a_bridge(part_b) -> None:
     """Sections 4 and 6: the fifth Golden Gate latent is strongest on the *in* of 'the Golden Gate Bridge is in',
     fires in 13 of the 16 examples (of 420) that name a bridge, with 83% of its activation in them."""
@@ -941,6 +955,7 @@ def test_latent_3974_follows_a_bridge(part_b) -> None:
     assert landmarks == {"Forbidden City", "Rialto Bridge", "Golden Gate Bridge", "Tiananmen Square"}
 
 
+@pytest.mark.claim
 def test_clean_and_split_counts_by_label(part_b) -> None:
     """Section 7: 29 latents clean for 'statement' and 29 for 'This', 14 for the IOI answer, 11 for the last word
     of an IOI prompt; split pieces: 481 in repeated word lists, 305 in stories, 294 in IOI sentences, 282 on a full
@@ -956,6 +971,7 @@ def test_clean_and_split_counts_by_label(part_b) -> None:
                                     ("in an IOI sentence", 294), ("word: .", 282)]
 
 
+@pytest.mark.claim
 def test_steering_effect(model_and_sae, part_b) -> None:
     """Section 8: latent 1784 (AUROC 0.959, clean); share of completions naming a place by clamp."""
     model, sae, data, acts, _ = part_b
