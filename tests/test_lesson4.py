@@ -319,7 +319,9 @@ def test_claim_where_each_attribute_becomes_readable(lesson: dict) -> None:
     assert acc["io_name"][1] < chance["io_name"]                                  # "below chance" after block 0
     assert lesson["best_layer"]["io_name"] == 3 and chance["io_name"] == pytest.approx(0.05, abs=0.005)
     # truth: barely above chance after blocks 0 and 1, readable after blocks 2 and 3
-    np.testing.assert_allclose(acc["truth"][1:], [0.567, 0.587, 0.923, 0.943], atol=0.005)
+    # "under 60%" after blocks 0 and 1 (the fragility check sees 56.3-56.7% and 58.0-59.3%)
+    assert 0.55 < acc["truth"][1] < 0.6 and 0.55 < acc["truth"][2] < 0.6
+    np.testing.assert_allclose(acc["truth"][3:], [0.923, 0.943], atol=0.005)
     assert acc["truth"][:3].max() < 0.6 and chance["truth"] == 0.5 and lesson["best_layer"]["truth"] == 4
     assert acc["truth"][3:].min() > 0.9
     # "in line with the model's own true/false answers (95%)"
@@ -333,8 +335,9 @@ def test_claim_controls(lesson: dict) -> None:
     assert c["sentiment"]["random-init model"][1] == pytest.approx(0.80, abs=0.005)
     assert c["sentiment"]["random-init model"].max() == pytest.approx(0.80, abs=0.005)
     np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].min(), 0.57, atol=0.005)
-    np.testing.assert_allclose(c["sentiment"]["control task (random labels)"][1:].max(), 0.775, atol=0.005)
-    assert sel["sentiment"][1:].min() == pytest.approx(0.225, abs=0.005)
+    # "57% to 78%", "about 0.22 to 0.43" (the fragility check sees 77.0-78.0% and 0.22-0.23)
+    assert 0.765 <= c["sentiment"]["control task (random labels)"][1:].max() <= 0.785
+    assert 0.215 <= sel["sentiment"][1:].min() <= 0.235
     assert sel["sentiment"][1:].max() == pytest.approx(0.43, abs=0.005)
     assert (c["sentiment"]["MLP probe"][1:] == 1.0).all()
     # IO name: computed by the layers
@@ -369,10 +372,11 @@ def test_claim_present_against_used(lesson: dict) -> None:
     assert sentiment["mean_abs_change"] == pytest.approx(12.7, abs=0.05)
     assert e["sentiment: random direction"]["answers_changed"] == 0.0
     assert e["sentiment: random direction"]["mean_abs_change"] == pytest.approx(0.07, abs=0.01)
-    assert relation["answers_changed"] == pytest.approx(0.02, abs=0.005)
+    # "a handful of the 300 answers, 1% to 2%" (the fragility check sees 4 to 6 of them)
+    assert 0.005 <= relation["answers_changed"] <= 0.025
     assert e["relation: random direction"]["answers_changed"] == pytest.approx(0.0, abs=0.005)     # "none"
     assert relation["accuracy_before"] == pytest.approx(0.95, abs=0.005)
-    assert relation["accuracy_after"] == pytest.approx(relation["accuracy_before"], abs=0.005)   # "stays at 95%"
+    assert relation["accuracy_after"] == pytest.approx(0.95, abs=0.01)                # "stays at about 95%"
     assert relation["mean_abs_change"] == pytest.approx(0.11, abs=0.006)
     assert e["relation: random direction"]["mean_abs_change"] == pytest.approx(0.08, abs=0.006)
     assert relation["mean_abs_before"] == pytest.approx(9.1, abs=0.05)
@@ -382,18 +386,20 @@ def test_claim_present_against_used(lesson: dict) -> None:
 
 def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     a = lesson["amnesic"]
-    assert a[1]["relation_probe"] == pytest.approx(0.933, abs=0.005)
+    assert a[1]["relation_probe"] == pytest.approx(0.93, abs=0.01)                   # "about 93%"
     majority = lesson["setups"]["relation"][2].mean()
     assert majority == pytest.approx(0.683, abs=0.005)
-    # eight removals do not erase the relation: a fresh probe still reads it above the majority share
-    assert a[8]["relation_probe"] == pytest.approx(0.757, abs=0.015) and a[8]["relation_probe"] > majority
-    # "a linear probe's lead over the majority share down from 32 points to 7"
+    # eight removals do not erase the relation: a fresh probe still reads it at "72% to 76%", above the
+    # majority share (over 10 noise seeds the fragility run saw 72.3% to 76.0%: each direction is fitted
+    # on what the ones before it left, so the last bits of the arithmetic add up)
+    assert 0.715 <= a[8]["relation_probe"] <= 0.765 and a[8]["relation_probe"] > majority + 0.03
+    # "a linear probe's lead over the majority share down from 32 points to 4 to 8"
     assert lesson["present"]["relation"] - majority == pytest.approx(0.32, abs=0.005)
-    assert a[8]["relation_probe"] - majority == pytest.approx(0.07, abs=0.015)
-    # "2.7% of the statements, against 1.0% when eight random directions are removed"
-    assert a[8]["answers_changed"] == pytest.approx(0.027, abs=0.015)
-    assert a["random 8"]["answers_changed"] == pytest.approx(0.01, abs=0.015)
-    assert a[8]["answers_changed"] < 0.05                                         # "a few answers in a hundred"
+    assert 0.035 <= a[8]["relation_probe"] - majority <= 0.085
+    # "1% to 3% of the statements, hardly more than the 1% that eight random directions change"
+    # (seen: 1.0% to 2.7%)
+    assert 0.005 <= a[8]["answers_changed"] <= 0.034
+    assert a["random 8"]["answers_changed"] == pytest.approx(0.01, abs=0.004)
 
 
 def test_claim_steering(lesson: dict) -> None:
