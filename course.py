@@ -3,6 +3,7 @@
 
     python3 course.py lab        # create .venv if missing, install the pins, open JupyterLab
     python3 course.py test       # create .venv if missing, install the pins, run every test
+    python3 course.py fragility  # the claim tests on perturbed weights, 3 seeds x 1 and 2 threads
     python3 course.py preflight  # create .venv if missing, then check this machine in seconds
     python3 course.py book       # run every lesson and solved workbook, write build/book/ (HTML, offline)
     python3 course.py timings    # time every notebook, write docs/timings.md and the README's table
@@ -14,6 +15,7 @@ reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -72,37 +74,129 @@ def lab(python: Path, extra: list[str]) -> int:
     return run([python, "-m", "jupyter", "lab", "--notebook-dir", ROOT, *as_root, *extra])
 
 
-def test(python: Path, extra: list[str]) -> int:
-    """Unit tests, then every lesson and solved workbook with nbmake, then the rendered book."""
-    started = time.time()
-    code = run([python, "-m", "pytest", "tests", *extra])
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser(python: Path) -> str | None:
+    """A Chromium for the browser test: $COURSE_CHROMIUM, the system's, or Playwright's own download.
+
+    Playwright's download (``python -m playwright install chromium``, about 170 MB) is tried only when
+    the system has none; where the network refuses it, the browser test skips with its loud reason.
+    """
+    import shutil
+
+    if os.environ.get("COURSE_CHROMIUM"):
+        return os.environ["COURSE_CHROMIUM"]
+    for name in BROWSERS:
+        if found := shutil.which(name):
+            return found
+    print("No Chromium on this machine: trying Playwright's own download for the browser test ...", flush=True)
+    try:
+        installed = subprocess.call([str(python), "-m", "playwright", "install", "chromium"], cwd=ROOT,
+                                    timeout=600) == 0
+    except subprocess.TimeoutExpired:
+        installed = False
+    if installed:
+        where = subprocess.run([str(python), "-c", "from playwright.sync_api import sync_playwright\n"
+                                "with sync_playwright() as p: print(p.chromium.executable_path)"],
+                               capture_output=True, text=True, cwd=ROOT)
+        path = where.stdout.strip().splitlines()[-1] if where.returncode == 0 and where.stdout.strip() else ""
+        if path and Path(path).exists():
+            return path
+    print("⚠️  No Chromium found and Playwright could not download one: the browser test will be SKIPPED.",
+          flush=True)
+    return None
+
+
+def pytest_command(python: Path, args: list[str]) -> list[str | Path]:
+    return [python, "-m", "pytest", "-p", "no:randomly", *args]
+
+
+def report_exit(code: int, what: str) -> int:
+    """pytest's exit code, except that 5 (nothing collected) is a failure here too."""
     if code == 5:
-        print("❌ pytest collected no unit tests in tests/: the suite is misconfigured.")
+        print(f"❌ pytest collected no tests for {what}: the suite is misconfigured.")
         return 1
-    if code != 0:
-        return code
-    notebook_dirs = [d for d in ("notebooks", "solutions") if any((ROOT / d).glob("*.ipynb"))]
-    if not notebook_dirs:
-        print("No notebooks in notebooks/ or solutions/ yet: nothing for nbmake to run, no book to build.")
-    else:
-        code = run([python, "-m", "pytest", "--nbmake", "--nbmake-kernel=python3",
-                    "--nbmake-timeout=600", *notebook_dirs, *extra])
-        if code == 5:  # no notebook collected although some exist: treat as an error
-            print("❌ nbmake collected no notebooks although some exist.")
-            return 1
-        if code != 0:
-            return code
-        # The rendered book: every lesson and solved workbook run again, written as offline HTML to
-        # build/book/, and checked by the same tests that check the builder.
-        code = run([python, "-m", "pytest", "tests/test_book.py", "-k", "full_book", *extra],
-                   env={**os.environ, "COURSE_BOOK": "1"})
-        if code == 5:
-            print("❌ tests/test_book.py collected no full-book tests.")
-            return 1
-        if code != 0:
-            return code
+    return code
+
+
+def test(python: Path, extra: list[str]) -> int:
+    """Every test, in two lanes that share the machine's cores (each notebook is executed once).
+
+    Lane 1, shown live: ``pytest tests`` (unit tests, and the claims of the prose on the weights as
+    stored), then the claim tests again with the weights perturbed (seed 1) on 2 threads.
+    Lane 2, logged to ``build/test-logs/notebooks.log``: every lesson, solved workbook and fill-in
+    workbook executed once under the network guard (the solved workbooks' checks all ✅, the fill-in
+    workbooks' all ❌ for their stubs), the book built from those runs, then the perturbed claim tests
+    on 1 thread. ``python3 course.py fragility`` runs the fragility check with every seed.
+    """
+    started = time.time()
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}    # two lanes on few cores: idle threads must not spin
+    browser = find_browser(python)
+    if browser:
+        env["COURSE_CHROMIUM"] = browser
+    fragility_env = lambda threads: {**env, "COURSE_WEIGHT_NOISE": "1", "COURSE_TORCH_THREADS": str(threads)}  # noqa: E731
+    claims = ["-m", "claim", "-q", "tests"]
+    lanes = [
+        [(pytest_command(python, ["tests", *extra]), "the unit tests and claims in tests/", env),
+         (pytest_command(python, claims), "the claims on perturbed weights, 2 threads", fragility_env(2))],
+        [(pytest_command(python, ["tests/test_book.py", "-k", "full_book", "-v", *extra]),
+          "every notebook once, offline, and the book", {**env, "COURSE_BOOK": "1"}),
+         (pytest_command(python, claims), "the claims on perturbed weights, 1 thread", fragility_env(1))],
+    ]
+    logs = ROOT / "build" / "test-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path, plan, outcome = logs / "notebooks.log", logs / "lane2.json", logs / "lane2.results.json"
+    outcome.unlink(missing_ok=True)
+    plan.write_text(json.dumps([[[str(c) for c in command], what, step_env] for command, what, step_env in lanes[1]]))
+    print(f"Lane 2 (notebooks, book, claims on 1 thread) runs beside this one; its log: {log_path.relative_to(ROOT)}",
+          flush=True)
+    background = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "_lane", str(plan), str(log_path),
+                                   str(outcome)], cwd=ROOT)
+    results = run_lane(lanes[0], started)
+    background.wait()
+    results += [tuple(r) for r in json.loads(outcome.read_text())] if outcome.exists() else \
+        [("1", "lane 2 (it stopped without reporting)", "")]
+    failed = [(code, what) for code, what, _ in results if code != "0"]
+    print("\nSummary:")
+    for code, what, seconds in results:
+        print(f"  {'✅' if code == '0' else '❌'} {what}" + (f" ({seconds} s)" if seconds else ""))
+    if failed:
+        print(f"❌ {len(failed)} step(s) failed after {time.time() - started:.0f} s. Lane 2's full output: "
+              f"{log_path.relative_to(ROOT)}")
+        if any("notebook" in what or "1 thread" in what for _, what in failed):
+            print(log_path.read_text(encoding="utf-8", errors="replace")[-6000:])
+        return 1
     print(f"All tests passed in {time.time() - started:.0f} s.")
     return 0
+
+
+def run_lane(steps: list, started: float, log=None) -> list[tuple[str, str, str]]:
+    """Run ``steps`` (command, description, env) one after the other; (exit code, description, seconds) each."""
+    results = []
+    for command, what, env in steps:
+        begin = time.time()
+        print(f"▶ {what} ({begin - started:.0f} s in)", file=log or sys.stdout, flush=True)
+        code = subprocess.call([str(c) for c in command], cwd=ROOT, env=env, stdout=log, stderr=log)
+        code = report_exit(code, what)
+        results.append((str(code), what, f"{time.time() - begin:.0f}"))
+        print(f"{'✅' if code == 0 else '❌'} {what}: exit code {code} after {time.time() - begin:.0f} s",
+              file=log or sys.stdout, flush=True)
+    return results
+
+
+def _lane(plan: str, log_path: str, outcome: str) -> int:
+    """The background lane of ``test``: a process of its own, so that its output goes to its log."""
+    steps = json.loads(Path(plan).read_text())
+    with open(log_path, "w", encoding="utf-8") as log:
+        results = run_lane(steps, time.time(), log)
+    Path(outcome).write_text(json.dumps(results))
+    return 0
+
+
+def fragility(python: Path, extra: list[str]) -> int:
+    """Every claim test with the weights perturbed (3 seeds) on 1 and 2 threads (helpers/fragility.py)."""
+    return run([python, "-m", "helpers.fragility", *extra])
 
 
 def preflight(python: Path, extra: list[str]) -> int:
@@ -126,7 +220,10 @@ def guide(python: Path, extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"lab": lab, "test": test, "preflight": preflight, "book": book, "timings": timings, "guide": guide}
+    if argv[:1] == ["_lane"]:
+        return _lane(*argv[1:4])
+    commands = {"lab": lab, "test": test, "fragility": fragility, "preflight": preflight, "book": book,
+                "timings": timings, "guide": guide}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

@@ -8,9 +8,11 @@ opens lesson 1, runs every cell from the Run menu and waits for the kernel to fi
 * choosing another head in the ipywidgets viewer (``helpers.plotting.attention_viewer``) redraws
   the plot.
 
-Screenshots land in ``build/browser/``. The test needs ``/usr/bin/chromium`` (``.ci/run`` installs it
-with apt when it is missing); Playwright's own browser download is never used. Without Chromium the
-test is skipped with a warning that says so.
+Screenshots land in ``build/browser/``. The test drives the Chromium named by ``$COURSE_CHROMIUM``
+(default ``/usr/bin/chromium``). ``python3 course.py test`` sets it: the system's Chromium when there is
+one (``.ci/run`` installs Debian's with apt), else the browser of Playwright's own download
+(``python -m playwright install chromium``) where the network allows it. Without either, the test is
+skipped with a warning that says so.
 """
 from __future__ import annotations
 
@@ -91,8 +93,9 @@ def _stop(server: subprocess.Popen, log_file) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A JupyterLab server on a free port, serving a scratch copy of lesson 1; stopped on the way out."""
     if not CHROMIUM.exists():
-        _skip_loudly(f"{CHROMIUM} is missing. Install it with `apt-get install -y chromium` "
-                     "(.ci/run does this); the real-browser check of lesson 1 did NOT run.")
+        _skip_loudly(f"{CHROMIUM} is missing. Install Chromium (`apt-get install -y chromium`, as .ci/run does, "
+                     "or `python -m playwright install chromium` where the network allows), or point "
+                     "COURSE_CHROMIUM at one; the real-browser check of lesson 1 did NOT run.")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as error:
