@@ -26,7 +26,7 @@ from transformer_lens.utils import get_act_name
 
 from helpers import corpus
 from helpers import corpus_data as data
-from helpers.checks import Case, CheckResult, check_function
+from helpers.checks import Case, CheckResult, check_function, single_threaded
 from helpers.lesson1 import _model  # the checks' own cached copies of the course models (and a tiny random one)
 
 Head = tuple[int, int]
@@ -531,6 +531,7 @@ def _per_prompt_diff(logits: torch.Tensor, answer_tokens: torch.Tensor, position
     return picked[..., 0] - picked[..., 1]
 
 
+@single_threaded
 def check_logit_diff(fn) -> CheckResult:
     """Check exercise 1 on real and random logits."""
     return check_function(fn, logit_diff, _logit_diff_cases(), name="logit_diff", known_mistakes={
@@ -556,8 +557,10 @@ def _sweep_cases() -> list[Case]:
     four, tiny = _model("course-4l"), _model("tiny-gpt2-like")
     a = _ioi_case(2, 3, 8, 3)                # a short template: a sweep runs the model n_layers * pos times
     clean, corrupted, answers = _tiny_case(0)
-    setups = [("4-layer model, 2 IOI prompts", four, a.clean_tokens, a.corrupted_tokens, a.answer_tokens),
-              ("tiny random model, 3 random prompts", tiny, clean, corrupted, answers)]
+    # The cheap case first: a wrong answer usually fails there already, and the known mistakes (a sweep each)
+    # then run on the tiny model; those it rules out are not run on the 4-layer one (rule_out_on_first_case).
+    setups = [("tiny random model, 3 random prompts", tiny, clean, corrupted, answers),
+              ("4-layer model, 2 IOI prompts", four, a.clean_tokens, a.corrupted_tokens, a.answer_tokens)]
     cases = []
     for label, model, clean, corrupted, answers in setups:
         metric = _NormalizedMetric(model, clean, corrupted, answers)
@@ -590,11 +593,12 @@ LATER_HOOK = ("you patched a later point of the layer (hook_resid_mid or hook_re
               "same numbers here): patch the layer's input, blocks.L.hook_resid_pre, with clean_cache['resid_pre', L]")
 
 
+@single_threaded
 def check_patch_residual_by_layer_pos(fn) -> CheckResult:
-    """Check exercise 2 on two IOI batches of the 4-layer model and a tiny random model."""
+    """Check exercise 2 on a tiny random model, then on an IOI batch of the 4-layer model."""
     with torch.no_grad():
         return check_function(fn, patch_residual_by_layer_pos, _sweep_cases(), name="patch_residual_by_layer_pos",
-                              atol=1e-3, known_mistakes={
+                              atol=1e-3, rule_out_on_first_case=True, known_mistakes={
             "resid_post": (_sweep_mistake("resid_post"), LATER_HOOK),
             "resid_mid": (_sweep_mistake("resid_mid"), LATER_HOOK),
             "upto": (_sweep_mistake(upto=True), "you patched every position up to p: patch position p only, "
@@ -639,6 +643,7 @@ def _head_mistake(mode: str):
     return wrong
 
 
+@single_threaded
 def check_patch_head_output(fn) -> CheckResult:
     """Check exercise 3 on five heads of two models."""
     with torch.no_grad():
@@ -686,6 +691,7 @@ def _ablation_mistake(mode: str):
     return wrong
 
 
+@single_threaded
 def check_run_with_mean_ablation(fn) -> CheckResult:
     """Check exercise 4 on both models, one to three heads, and no heads."""
     with torch.no_grad():
@@ -727,6 +733,7 @@ def _faithfulness_mistake(mode: str):
     return wrong
 
 
+@single_threaded
 def check_circuit_faithfulness(fn) -> CheckResult:
     """Check exercise 5 on two circuits, two templates, and the whole model."""
     with torch.no_grad():
@@ -768,6 +775,7 @@ def _attribution_mistake(mode: str):
 ABS_MESSAGE = "you took absolute values: keep the sign, a head can push the metric either way"
 
 
+@single_threaded
 def check_attribution_patch_heads(fn) -> CheckResult:
     """Check exercise 6 on two IOI batches of the 4-layer model and a tiny random model."""
     return check_function(fn, attribution_patch_heads, _attribution_cases(), name="attribution_patch_heads",

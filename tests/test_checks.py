@@ -195,3 +195,32 @@ def test_in_place_edit_of_an_input_is_reported_and_does_not_leak() -> None:
     result = check_function(learner, lambda x: x.clone(), [(original,)], name="f")
     assert not result.passed and "modified your input in place" in result.message
     assert torch.equal(original, torch.ones(3))
+
+
+def test_mistakes_ruled_out_on_the_first_case_are_not_run_on_a_later_one() -> None:
+    """With rule_out_on_first_case, a learner who passed the first case is not compared with a known mistake
+    that already differs from the reference there: it is not run on the (dear) failing case."""
+    runs = []
+
+    def next_token(pattern):
+        runs.append(pattern.shape[-1])
+        return attention_to_next(pattern)
+
+    def wrong_on_two_positions(pattern):
+        out = previous_token_attention(pattern)
+        return out + 1 if pattern.shape[-1] == 2 else out
+
+    def judged(**options):
+        runs.clear()
+        result = check_function(wrong_on_two_positions, previous_token_attention, CASES, name="previous_token_attention",
+                                known_mistakes={"next": (next_token, "attention to the next token")}, **options)
+        return result, list(runs)
+
+    result, ran = judged()
+    assert not result.passed and ran == [2]                          # by default: run on the failing case
+    result, ran = judged(rule_out_on_first_case=True)
+    assert not result.passed and "wrong values on case '2 positions'" in result.message
+    assert ran == [5]                                                # ruled out on the first case, not run again
+    caught = check_function(attention_to_next, previous_token_attention, CASES, known_mistakes=MISTAKES,
+                            rule_out_on_first_case=True)
+    assert "diagonal below" in caught.message                        # a mistake made on the first case is named

@@ -8,6 +8,7 @@ the committed model, on the very variables the lesson prints and plots.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import matplotlib
@@ -71,6 +72,13 @@ def _sweep(hook_kind="resid_pre", upto=False, from_cache_of_corrupted=False, ind
 
 def _sweep_transposed(model, corrupted_tokens, clean_cache, metric):
     return lesson3.patch_residual_by_layer_pos(model, corrupted_tokens, clean_cache, metric).T
+
+
+def _sweep_wrong_on_the_course_model(model, corrupted_tokens, clean_cache, metric):
+    """Right on the check's first, tiny model and wrong on the 4-layer one: the known mistakes, ruled out on
+    the tiny model, must not each cost a sweep of the 4-layer model."""
+    hook = "resid_mid" if model.cfg.n_layers == 4 else "resid_pre"
+    return _sweep(hook)(model, corrupted_tokens, clean_cache, metric)
 
 
 # --- exercise 3: patch_head_output
@@ -193,6 +201,7 @@ WRONG_ANSWERS = {
         (_sweep(upto=True), ["every position up to p"]),
         (_sweep(index_batch=True), ["patch_residual_by_layer_pos"]),
         (_sweep_transposed, ["shape"]),
+        (_sweep_wrong_on_the_course_model, ["wrong values on case '4-layer model"]),
     ],
     "patch_head_output": [
         (_head("all_heads"), ["every head of the layer"]),
@@ -232,6 +241,27 @@ def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, capsys)
     for part in parts:
         assert part in result.message, result.message
     assert "Traceback" not in capsys.readouterr().out
+
+
+def _seconds(check, fn) -> tuple[float, bool]:
+    start = time.perf_counter()
+    passed = check(fn).passed
+    return time.perf_counter() - start, passed
+
+
+def test_a_wrong_sweep_is_judged_within_twice_the_time_of_a_right_one(capsys) -> None:
+    """'A check answers a wrong attempt within twice the time it takes to pass' (plus 0.5 s of timer noise).
+
+    Exercise 2 once took 97 s to fail against 21 s to pass: every known mistake ran a whole sweep of the
+    4-layer model. Its cheap case now comes first, and mistakes it rules out are not run on the dear one."""
+    check = CHECKS["patch_residual_by_layer_pos"]
+    check(lesson3.patch_residual_by_layer_pos)                        # builds the cached cases
+    right = min(_seconds(check, lesson3.patch_residual_by_layer_pos)[0] for _ in range(2))
+    for i, (fn, _) in enumerate(WRONG_ANSWERS["patch_residual_by_layer_pos"]):
+        seconds, passed = _seconds(check, fn)
+        if seconds > 2 * right + 0.5:                                 # a busy machine: time it once more
+            seconds, passed = min(seconds, _seconds(check, fn)[0]), passed
+        assert not passed and seconds <= 2 * right + 0.5, (i, seconds, right)
 
 
 def test_right_answer_written_differently_passes() -> None:
