@@ -658,18 +658,27 @@ def _stacked(cache, names: list[str], rows: torch.Tensor, pos: torch.Tensor) -> 
 
 
 def _resid_variant(model: HookedTransformer, examples: list, *, text: bool = False, read: str = "end",
-                   names: str = "all") -> torch.Tensor:
-    """What a learner gets with one slip: running the text (answer included), reading the wrong position..."""
-    tokens = model.to_tokens([e.text if text else e.prompt for e in examples], padding_side="right")
+                   names: str = "all", runs: dict | None = None) -> torch.Tensor:
+    """What a learner gets with one slip: running the text (answer included), reading the wrong position...
+
+    ``runs`` keeps each forward pass (per model and texts) for the other variants: the check's six
+    mistakes then cost two forward passes, not six, and a wrong answer is judged about as fast as a right one.
+    """
+    texts = [e.text if text else e.prompt for e in examples]
+    tokens = model.to_tokens(texts, padding_side="right")
     end = torch.tensor([corpus.token_positions(e, model.tokenizer)["end"] for e in examples])
     pos = {"end": end, "last": torch.full_like(end, tokens.shape[1] - 1), "no-bos": end - 1,
            "answer": end + 1}[read]
-    hook_names = {"all": resid_hook_names(model.cfg.n_layers),
-                  "post": [f"blocks.{l}.hook_resid_post" for l in range(model.cfg.n_layers)],
-                  "pre": [f"blocks.{l}.hook_resid_pre" for l in range(model.cfg.n_layers)]}[names]
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in hook_names)
-    return _stacked(cache, hook_names, torch.arange(len(examples)), pos)
+    pre = [f"blocks.{l}.hook_resid_pre" for l in range(model.cfg.n_layers)]
+    post = [f"blocks.{l}.hook_resid_post" for l in range(model.cfg.n_layers)]
+    hook_names = {"all": resid_hook_names(model.cfg.n_layers), "post": post, "pre": pre}[names]
+    runs = {} if runs is None else runs
+    key = (id(model), tuple(texts))
+    if key not in runs:
+        with torch.no_grad():
+            runs[key] = model.run_with_cache(tokens, names_filter=lambda n: n in pre + post,
+                                             stop_at_layer=model.cfg.n_layers)[1]      # no unembedding needed
+    return _stacked(runs[key], hook_names, torch.arange(len(examples)), pos)
 
 
 def _resid_cases() -> list[Case]:
@@ -686,20 +695,22 @@ def check_last_token_resid(learner_fn: Callable) -> CheckResult:
     """Exercise 1: the residual stream at each prompt's last token, embeddings then every block's output."""
     leak = ("the vectors you read have already seen the answer word (' true', ' positive'...): the label "
             "leaked in through the position. Run e.prompt, or read position token_positions(e, ...)['end']")
+    runs: dict = {}                                        # the mistakes' forward passes, shared between them
+    variant = functools.partial(_resid_variant, runs=runs)
     mistakes = {
-        "last-padded": (lambda m, ex: _resid_variant(m, ex, read="last"),
+        "last-padded": (lambda m, ex: variant(m, ex, read="last"),
                         "you read the last position of the padded batch: for every prompt shorter than the "
                         "longest, that is a padding token. Read each prompt's own last token, "
                         "token_positions(e, model.tokenizer)['end']"),
-        "text-last": (lambda m, ex: _resid_variant(m, ex, text=True, read="last"), leak),
-        "text-answer": (lambda m, ex: _resid_variant(m, ex, text=True, read="answer"), leak),
-        "no-bos": (lambda m, ex: _resid_variant(m, ex, read="no-bos"),
+        "text-last": (lambda m, ex: variant(m, ex, text=True, read="last"), leak),
+        "text-answer": (lambda m, ex: variant(m, ex, text=True, read="answer"), leak),
+        "no-bos": (lambda m, ex: variant(m, ex, read="no-bos"),
                    "off by one position: you read the token before the last one. The positions from "
                    "token_positions already count the BOS token; do not subtract 1"),
-        "post-only": (lambda m, ex: _resid_variant(m, ex, names="post"),
+        "post-only": (lambda m, ex: variant(m, ex, names="post"),
                       "entry 0 is missing: start with the embeddings, blocks.0.hook_resid_pre, then every "
                       "block's output, blocks.{l}.hook_resid_post"),
-        "pre-only": (lambda m, ex: _resid_variant(m, ex, names="pre"),
+        "pre-only": (lambda m, ex: variant(m, ex, names="pre"),
                      "the last block's output is missing: after the embeddings (blocks.0.hook_resid_pre) take "
                      "blocks.{l}.hook_resid_post for every layer l, the last one included"),
     }
