@@ -760,11 +760,18 @@ def _attribution_cases() -> list[Case]:
     return cases
 
 
-def _attribution_mistake(mode: str):
+def _attribution_mistake(mode: str, terms_of: dict | None = None):
+    """A known mistake of exercise 6. ``terms_of`` keeps the attribution terms of each case for the other
+    mistakes, which all start from them: four mistakes cost one backward pass, not four."""
+    terms_of = {} if terms_of is None else terms_of
+
     def wrong(model, clean_tokens, corrupted_tokens, metric):
         if mode == "clean_grad":   # gradient taken on the clean run
             return -attribution_patch_heads(model, corrupted_tokens, clean_tokens, metric)
-        terms = _attribution_terms(model, clean_tokens, corrupted_tokens, metric)
+        key = (id(model), id(metric), tuple(clean_tokens.flatten().tolist()), tuple(corrupted_tokens.flatten().tolist()))
+        if key not in terms_of:
+            terms_of[key] = _attribution_terms(model, clean_tokens, corrupted_tokens, metric)
+        terms = terms_of[key]
         combine = {"flipped": lambda d, g: -d * g, "abs": lambda d, g: (d * g).abs(),
                    "no_delta": lambda d, g: g}[mode]
         out = torch.stack([combine(delta, grad).sum(dim=(0, 1, 3)) for delta, grad in terms])
@@ -778,15 +785,16 @@ ABS_MESSAGE = "you took absolute values: keep the sign, a head can push the metr
 @single_threaded
 def check_attribution_patch_heads(fn) -> CheckResult:
     """Check exercise 6 on two IOI batches of the 4-layer model and a tiny random model."""
+    terms: dict = {}                                    # shared by the mistakes built from the same terms
     return check_function(fn, attribution_patch_heads, _attribution_cases(), name="attribution_patch_heads",
                           atol=1e-3, known_mistakes={
-        "flipped": (_attribution_mistake("flipped"), "the sign is flipped: the change is (clean - corrupted) "
+        "flipped": (_attribution_mistake("flipped", terms), "the sign is flipped: the change is (clean - corrupted) "
                     "times the gradient"),
         "clean_grad": (_attribution_mistake("clean_grad"), "you took the gradient on the clean run: take it on the "
                        "corrupted run, the run you are patching into"),
-        "abs": (_attribution_mistake("abs"), ABS_MESSAGE),
-        "abs_sum": (_attribution_mistake("abs_sum"), ABS_MESSAGE),
-        "no_delta": (_attribution_mistake("no_delta"), "you summed the gradient alone: multiply it by the change "
-                     "the patch makes, clean_z - corrupted_z, before summing"),
+        "abs": (_attribution_mistake("abs", terms), ABS_MESSAGE),
+        "abs_sum": (_attribution_mistake("abs_sum", terms), ABS_MESSAGE),
+        "no_delta": (_attribution_mistake("no_delta", terms), "you summed the gradient alone: multiply it by the "
+                     "change the patch makes, clean_z - corrupted_z, before summing"),
     }, hint="cache clean z; run the corrupted tokens with forward hooks saving z and backward hooks saving its "
             "gradient; call metric(logits).backward(); sum (clean_z - corrupted_z) * grad over batch, pos, d_head")
