@@ -15,6 +15,7 @@ Each check prints one line starting with ✅ or ❌ (never a traceback) and retu
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -22,26 +23,34 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
-__all__ = ["Case", "CheckResult", "check_function", "check_value", "single_threaded"]
+__all__ = ["Case", "CheckResult", "check_function", "check_value", "one_thread", "single_threaded"]
+
+
+@contextmanager
+def one_thread():
+    """Run torch and the BLAS under numpy and scikit-learn on one thread inside the block, then restore.
+
+    The course's models, tensors and probes are small: a second thread buys little, and on a busy 2-core
+    machine the threads' waiting made lesson 2's training check 30 times slower (35 s instead of 1.2 s),
+    lesson 3's patching sweep 7 times slower and lesson 4's probe fits 14 times slower.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def single_threaded(check: Callable) -> Callable:
-    """Decorator: run a check with torch on one thread, then restore the thread count.
-
-    For checks on small models and tensors: a second thread buys little there, and on a busy 2-core
-    machine the threads' waiting made lesson 2's training check 30 times slower (35 s instead of 1.2 s)
-    and lesson 3's patching sweep 7 times slower (24 s instead of 3.5 s). The learner's function runs
-    inside the check, so on one thread too.
-    """
+    """Decorator: run a check inside :func:`one_thread` (the learner's function runs inside it too)."""
     @functools.wraps(check)
     def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return check(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
     return wrapper
 
 

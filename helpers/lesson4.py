@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
@@ -37,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from helpers import corpus
-from helpers.checks import Case, CheckResult, check_function
+from helpers.checks import Case, CheckResult, check_function, one_thread, single_threaded
 from helpers.corpus_data import NAMES
 
 __all__ = [
@@ -608,31 +607,6 @@ def plot_roc(is_true: np.ndarray, scores: dict[str, np.ndarray]) -> plt.Axes:
 # Checks, one per workbook exercise
 # =====================================================================================
 
-@contextmanager
-def one_thread():
-    """Run torch and scikit-learn's linear algebra on one thread inside the block, then restore.
-
-    The course model and the probes are small: a second thread buys little, and on a busy 2-core
-    machine the threads' waiting made forward passes 4 to 8 times and probe fits 14 times slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _single_threaded(check: Callable) -> Callable:
-    """Decorator: run a check inside :func:`one_thread`."""
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        with one_thread():
-            return check(*args, **kwargs)
-    return wrapper
-
-
 @lru_cache(maxsize=1)
 def _check_model() -> HookedTransformer:
     """The course model for the checks, loaded once per process."""
@@ -690,7 +664,7 @@ def _resid_cases() -> list[Case]:
             Case((model, same), label="3 true/false statements")]
 
 
-@_single_threaded
+@single_threaded
 def check_last_token_resid(learner_fn: Callable) -> CheckResult:
     """Exercise 1: the residual stream at each prompt's last token, embeddings then every block's output."""
     leak = ("the vectors you read have already seen the answer word (' true', ' positive'...): the label "
@@ -734,7 +708,7 @@ def _probe_cases() -> list[Case]:
     return cases
 
 
-@_single_threaded
+@single_threaded
 def check_probe_accuracy(learner_fn: Callable) -> CheckResult:
     """Exercise 2: fit on the training split, score on the held-out split."""
     mistakes = {
@@ -804,7 +778,7 @@ def _selectivity_variant(Xa, ya, ta, Xb, yb, tb, seed=SEED, *, control: str = "j
     return task, ctrl, (ctrl - task) if flip else (task - ctrl)
 
 
-@_single_threaded
+@single_threaded
 def check_selectivity(learner_fn: Callable) -> CheckResult:
     """Exercise 3: task accuracy, control-task accuracy, and their difference."""
     mistakes = {
@@ -841,7 +815,7 @@ def _projection_cases() -> list[Case]:
             Case((parallel, along), label="rows parallel to the direction")]
 
 
-@_single_threaded
+@single_threaded
 def check_project_out(learner_fn: Callable) -> CheckResult:
     """Exercise 4a: ``resid - (resid . u) u`` with ``u`` the unit direction."""
     not_idempotent = ("your projection is not idempotent (projecting twice changes the result again): the "
@@ -891,7 +865,7 @@ def _hook_cases() -> list[Case]:
             Case((model, tokens, 3, 0.5 * sentiment / sentiment.norm()), label="3 reviews, layer 3")]
 
 
-@_single_threaded
+@single_threaded
 def check_logits_without_direction(learner_fn: Callable) -> CheckResult:
     """Exercise 4b: a hook on ``blocks.{layer}.hook_resid_post`` that projects the direction out everywhere."""
     mistakes = {
@@ -931,7 +905,7 @@ def _auroc_cases() -> list[Case]:
     return cases
 
 
-@_single_threaded
+@single_threaded
 def check_false_statement_auroc(learner_fn: Callable) -> CheckResult:
     """Exercise 5: AUROC with the false statements as positives and P(false) as the score."""
     def p_false(probe, X):
