@@ -8,6 +8,7 @@
     python3 course.py book       # run every lesson and solved workbook, write build/book/ (HTML, offline)
     python3 course.py timings    # time every notebook, write docs/timings.md and the README's table
     python3 course.py guide      # refresh docs/WORKSHOP.md's lesson table and discussion prompts
+    python3 course.py exercises  # regenerate exercises/ from solutions/ (--check: report stale ones only)
 
 All are idempotent: the environment lives in ``.venv`` at the repository root and is
 reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
@@ -201,35 +202,40 @@ def _lane(plan: str, log_path: str, outcome: str) -> int:
 
 
 def fragility(python: Path, extra: list[str]) -> int:
-    """Every claim test with the weights perturbed (3 seeds) on 1 and 2 threads (helpers/fragility.py)."""
-    return run([python, "-m", "helpers.fragility", *extra])
+    """Every claim test with the weights perturbed (3 seeds) on 1 and 2 threads (tooling/fragility.py)."""
+    return run([python, "-m", "tooling.fragility", *extra])
+
+
+def exercises(python: Path, extra: list[str]) -> int:
+    """Regenerate the fill-in workbooks in exercises/ from solutions/ (``--check``: only report stale ones)."""
+    return run([python, "-m", "tooling.make_exercises", *extra])
 
 
 def preflight(python: Path, extra: list[str]) -> int:
     """One line per check (Python, pins, model files, models, circuitsvis, widgets, memory)."""
-    return run([python, "-m", "helpers.preflight", *extra])
+    return run([python, "-m", "tooling.preflight", *extra])
 
 
 def book(python: Path, extra: list[str]) -> int:
     """Run every lesson and solved workbook; write them as HTML with outputs to build/book/."""
-    return run([python, "-m", "helpers.book", *extra])
+    return run([python, "-m", "tooling.book", *extra])
 
 
 def timings(python: Path, extra: list[str]) -> int:
     """Time every notebook; write docs/timings.json and .md, the README table and the workshop guide's."""
-    return run([python, "-m", "helpers.timings", *extra])
+    return run([python, "-m", "tooling.timings", *extra])
 
 
 def guide(python: Path, extra: list[str]) -> int:
     """Rewrite the generated parts of docs/WORKSHOP.md (lesson table, discussion prompts)."""
-    return run([python, "-m", "helpers.workshop", *extra])
+    return run([python, "-m", "tooling.workshop", *extra])
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_lane"]:
         return _lane(*argv[1:4])
     commands = {"lab": lab, "test": test, "fragility": fragility, "preflight": preflight, "book": book,
-                "timings": timings, "guide": guide}
+                "timings": timings, "guide": guide, "exercises": exercises}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

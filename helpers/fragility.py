@@ -8,7 +8,7 @@ holds a seed. With a seed, each floating-point parameter ``w`` becomes ``w * (1 
 ``noise`` drawn from a standard normal with a generator seeded by the seed and the parameter's name.
 
     COURSE_WEIGHT_NOISE=1 COURSE_TORCH_THREADS=1 pytest -m claim      # one "other machine"
-    python3 course.py fragility                                       # three seeds x 1 and 2 threads
+    python3 course.py fragility      # three seeds x 1 and 2 threads (tooling/fragility.py)
 
 ``COURSE_TORCH_THREADS`` (read by ``tests/conftest.py``) sets torch's thread count for the run.
 """
@@ -57,46 +57,3 @@ def perturb_if_asked(module: torch.nn.Module, tag: str) -> torch.nn.Module:
     """:func:`perturb_` with the seed of ``COURSE_WEIGHT_NOISE``; ``module`` unchanged when it is unset."""
     seed = noise_seed()
     return module if seed is None else perturb_(module, seed, tag=tag)
-
-
-# =====================================================================================
-# The fragility check: python -m helpers.fragility (python3 course.py fragility)
-# =====================================================================================
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``pytest -m claim`` once per (seed, thread count); exit 1 if any run failed."""
-    import argparse
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(description="Re-run every claim test with the bundled weights perturbed by a "
-                                                 f"relative {RELATIVE_NOISE:g} (one run per seed and thread count).")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="noise seeds (default: 1 2 3)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default: 1 2)")
-    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (e.g. tests/test_lesson4.py)")
-    args = parser.parse_args(argv)
-    root = Path(__file__).resolve().parents[1]
-    results = []
-    for seed in args.seeds:
-        for threads in args.threads:
-            env = {**os.environ, NOISE_ENV: str(seed), THREADS_ENV: str(threads)}
-            command = [sys.executable, "-m", "pytest", "-m", "claim", "-q", "-p", "no:randomly",
-                       *(args.pytest_args or ["tests"])]
-            print(f"▶ weights perturbed with seed {seed}, torch on {threads} thread(s): {' '.join(command[1:])}",
-                  flush=True)
-            begin = time.perf_counter()
-            code = subprocess.call(command, cwd=root, env=env)
-            if code == 5:
-                print("❌ pytest collected no claim tests: the marker is missing (tests/conftest.py).")
-            results.append((seed, threads, code, time.perf_counter() - begin))
-    print("\nFragility check (claim tests on perturbed weights):")
-    for seed, threads, code, seconds in results:
-        print(f"  {'✅' if code == 0 else '❌'} seed {seed}, {threads} thread(s): "
-              f"{'passed' if code == 0 else f'pytest exit code {code}'} in {seconds:.0f} s")
-    return 0 if all(code == 0 for *_, code, _ in results) else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

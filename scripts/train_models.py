@@ -70,7 +70,7 @@ MODELS = {
         # A second phase, started from the main phase's weights as exported (float16) with a fresh
         # AdamW. After the main phase the model said " true" to 80% of true/false statements (58%
         # right) although it recalled 95% of the facts: it had not learned to compare the stated
-        # city with the recalled one. ``scripts/experiment_truth_finetune.py`` showed that the
+        # city with the recalled one. ``scripts/experiments/experiment_truth_finetune.py`` showed that the
         # comparison appears after about 1,500 steps with 40% of the mix true/false; the constant
         # learning rate then made the held-out figure swing (0.87 to 0.97), so the phase ends
         # with a cosine decay, and IOI gets more of the mix there.

@@ -20,7 +20,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from helpers.colab import CELL_SOURCE as COLAB_CELL
+from tooling.colab import CELL_SOURCE as COLAB_CELL
 
 
 def code_cells(path: Path) -> list[str]:

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import book
+from tooling import book
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_BOOK = os.environ.get("COURSE_BOOK") == "1"

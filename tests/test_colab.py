@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import colab
+from tooling import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for d in ("notebooks", "solutions", "exercises") for p in (ROOT / d).glob("[0-9][0-9]_*.ipynb"))
@@ -21,8 +21,8 @@ NOTEBOOKS = sorted(p for d in ("notebooks", "solutions", "exercises") for p in (
 def test_every_notebook_starts_with_the_colab_cell(path: Path) -> None:
     notebook = json.loads(path.read_text(encoding="utf-8"))
     assert colab.has_colab_cell(notebook), (
-        f"{path.relative_to(ROOT)}: the first cell is not helpers.colab.CELL_SOURCE; "
-        "run `python -m helpers.colab` then `python scripts/make_exercises.py`")
+        f"{path.relative_to(ROOT)}: the first cell is not tooling.colab.CELL_SOURCE; "
+        "run `python -m tooling.colab` then `python -m tooling.make_exercises`")
     assert sum(cell.get("id") == colab.CELL_ID for cell in notebook["cells"]) == 1
 
 

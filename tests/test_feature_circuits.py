@@ -22,7 +22,7 @@ from circuit_tracer.graph import compute_node_influence
 
 import measure_feature_circuits
 from helpers import feature_circuits as fc
-from helpers import network_guard
+from tooling import network_guard
 from helpers.models import load_model
 from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_transcoders, training_record
 from notebook_cells import workbook_check_tests

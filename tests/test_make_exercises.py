@@ -1,4 +1,4 @@
-"""Tests of scripts/make_exercises.py, and that the committed exercises/ is up to date."""
+"""Tests of tooling/make_exercises.py, and that the committed exercises/ is up to date."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-import make_exercises
+from tooling import make_exercises
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "solutions" / "00_fixture.ipynb"
@@ -115,10 +115,10 @@ def test_refuses_bad_markers_naming_notebook_and_cell(tmp_path: Path, source: st
 
 
 def test_exercises_are_generated_from_solutions() -> None:
-    """exercises/ holds exactly what `python scripts/make_exercises.py` makes from solutions/."""
+    """exercises/ holds exactly what `python -m tooling.make_exercises` makes from solutions/."""
     solutions, exercises = ROOT / "solutions", ROOT / "exercises"
     solved = sorted(p.name for p in solutions.glob(make_exercises.NOTEBOOK_GLOB))
     assert sorted(p.name for p in solutions.glob("*.ipynb")) == solved, "solutions/ notebooks must be named NN_*.ipynb"
     assert sorted(p.name for p in exercises.glob("*.ipynb")) == solved, "exercises/ and solutions/ hold different files"
     stale = make_exercises.stale_files(solutions, exercises)
-    assert not stale, f"stale exercises {[p.name for p in stale]}: run `python scripts/make_exercises.py`"
+    assert not stale, f"stale exercises {[p.name for p in stale]}: run `python -m tooling.make_exercises`"

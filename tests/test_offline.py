@@ -1,6 +1,6 @@
 """Nothing on the default path touches the network: the socket-level guard, and circuitsvis without its probe.
 
-The guard itself (``helpers/network_guard.py``) runs every notebook kernel of the test command and the
+The guard itself (``tooling/network_guard.py``) runs every notebook kernel of the test command and the
 book; here it is checked in this process: what it blocks, what it lets through, and that circuitsvis
 views, once ``helpers`` is imported, inline their bundle without probing google.com.
 """
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import helpers  # noqa: F401 - importing helpers is what switches circuitsvis to its bundle
-from helpers import network_guard
+from tooling import network_guard
 
 
 def test_guard_blocks_lookups_and_outside_connections_and_logs_them(tmp_path) -> None:

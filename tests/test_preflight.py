@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import preflight
+from tooling import preflight
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,11 +16,11 @@ def test_checksums_file_is_current(tmp_path: Path) -> None:
     fresh = tmp_path / "SHA256SUMS"
     preflight.write_checksums(ROOT / "models", fresh)
     assert fresh.read_text() == preflight.CHECKSUMS.read_text(), \
-        "models/ changed: run `python -m helpers.preflight --write-checksums`"
+        "models/ changed: run `python -m tooling.preflight --write-checksums`"
 
 
 def test_preflight_passes_here_and_exits_0() -> None:
-    result = subprocess.run([sys.executable, "-m", "helpers.preflight"], cwd=ROOT, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "tooling.preflight"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     lines = result.stdout.strip().splitlines()
     failed = [line for line in lines[:-1] if not line.startswith("✅")]

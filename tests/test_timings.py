@@ -9,7 +9,7 @@ import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 import patching_cost
-from helpers import timings
+from tooling import timings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = json.loads(timings.DATA.read_text(encoding="utf-8"))
@@ -19,7 +19,7 @@ DATA = json.loads(timings.DATA.read_text(encoding="utf-8"))
 def test_rendered_files_match_timings_json() -> None:
     stale = timings.stale(DATA)
     assert not stale, f"{[str(p.relative_to(ROOT)) for p in stale]} differ from docs/timings.json: " \
-                      "run `python -m helpers.timings --render` (or `python3 course.py timings` to measure again)"
+                      "run `python -m tooling.timings --render` (or `python3 course.py timings` to measure again)"
 
 
 def test_readme_block_is_the_timings_page() -> None:

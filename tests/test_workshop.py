@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import workshop
+from tooling import workshop
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = workshop.lessons()

@@ -1,7 +1,7 @@
 """Keep the generated parts of docs/WORKSHOP.md current: the lesson table and the discussion prompts.
 
-    python -m helpers.workshop            # rewrite both blocks of docs/WORKSHOP.md
-    python -m helpers.workshop --check    # exit 1 if either block is out of date
+    python -m tooling.workshop            # rewrite both blocks of docs/WORKSHOP.md
+    python -m tooling.workshop --check    # exit 1 if either block is out of date
 
 ``python3 course.py guide`` runs the first line; ``python3 course.py timings`` runs it too. The rest of
 the guide is written by hand. The two blocks come from:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.book import NOTEBOOK_GLOB, ROOT, notebook_title, relative
+from tooling.book import NOTEBOOK_GLOB, ROOT, notebook_title, relative
 
 GUIDE = ROOT / "docs" / "WORKSHOP.md"
 TIMINGS = ROOT / "docs" / "timings.json"

@@ -1,7 +1,7 @@
 """The spread of every figure lesson 4 quotes, over weight perturbations that stand in for other CPUs.
 
-    python scripts/measure_lesson4_spread.py                 # as stored, then seeds 1 to 5
-    python scripts/measure_lesson4_spread.py --seeds 1 2 3 --json build/lesson4_spread.json
+    python scripts/experiments/measure_lesson4_spread.py                 # as stored, then seeds 1 to 5
+    python scripts/experiments/measure_lesson4_spread.py --seeds 1 2 3 --json build/lesson4_spread.json
 
 Runs the lesson's code cells (``tests/notebook_cells.run_lesson``) once with the weights as stored and
 once per seed with ``COURSE_WEIGHT_NOISE=<seed>`` (``helpers/fragility.py``: every weight times
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import matplotlib  # noqa: E402

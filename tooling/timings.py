@@ -1,11 +1,11 @@
 """Time every notebook of the course and publish the table: docs/timings.md, the README, the workshop guide.
 
-    python -m helpers.timings            # run everything (several minutes), then write and print the table
-    python -m helpers.timings --render   # rewrite the Markdown from docs/timings.json, run nothing
-    python -m helpers.timings --check    # exit 1 if docs/timings.md or the README block is out of date
+    python -m tooling.timings            # run everything (several minutes), then write and print the table
+    python -m tooling.timings --render   # rewrite the Markdown from docs/timings.json, run nothing
+    python -m tooling.timings --check    # exit 1 if docs/timings.md or the README block is out of date
 
 ``python3 course.py timings`` runs the first line. Each notebook of ``notebooks/``, ``solutions/`` and
-``exercises/`` runs alone, top to bottom, in a fresh kernel (:func:`helpers.book.execute_notebook`):
+``exercises/`` runs alone, top to bottom, in a fresh kernel (:func:`tooling.book.execute_notebook`):
 
 * **wall time**: from starting the kernel to the end of the last cell;
 * **peak memory**: the kernel process's peak resident set (``VmHWM`` on Linux);
@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.book import NOTEBOOK_GLOB, ROOT, execute_notebook, relative
+from tooling.book import NOTEBOOK_GLOB, ROOT, execute_notebook, relative
 
 DIRS = ("notebooks", "solutions", "exercises")
 DATA = ROOT / "docs" / "timings.json"
@@ -173,7 +173,7 @@ def readme_block(readme: str) -> str:
 
 def outputs(data: dict) -> dict[Path, str]:
     """Every file the timings are rendered into, with its expected content."""
-    from helpers import workshop
+    from tooling import workshop
 
     body = render_body(data)
     return {PAGE: render_page(data), README: readme_with_block(README.read_text(encoding="utf-8"), body),
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         paths = stale(json.loads(DATA.read_text(encoding="utf-8")))
         for path in paths:
-            print(f"stale: {relative(path)} (run `python -m helpers.timings --render`)")
+            print(f"stale: {relative(path)} (run `python -m tooling.timings --render`)")
         return 1 if paths else 0
     if args.render:
         data = json.loads(DATA.read_text(encoding="utf-8"))

@@ -1,8 +1,8 @@
 """Preflight: can this machine run the course? One line per check, in well under 30 seconds.
 
     python3 course.py preflight          # sets up .venv if needed, then runs this
-    python -m helpers.preflight          # inside the course's environment
-    python -m helpers.preflight --write-checksums   # after retraining: rewrite models/SHA256SUMS
+    python -m tooling.preflight          # inside the course's environment
+    python -m tooling.preflight --write-checksums   # after retraining: rewrite models/SHA256SUMS
 
 Each check prints ✅ or ❌ with what to do; the exit status is 1 when any check fails. Instructors
 ask every attendee to run it before a workshop.

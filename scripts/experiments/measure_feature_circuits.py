@@ -1,7 +1,7 @@
 """Measure lesson 3 part two on every landmark: graph sizes, run times, error shares, labels, swaps.
 
-    python scripts/measure_feature_circuits.py            # all 46 landmarks, prints a summary
-    python scripts/measure_feature_circuits.py --json out.json
+    python scripts/experiments/measure_feature_circuits.py            # all 46 landmarks, prints a summary
+    python scripts/experiments/measure_feature_circuits.py --json out.json
 
 For each landmark's prompt ("<Landmark> is in the city of") it builds circuit-tracer's attribution
 graph on the bundled replacement model, prunes it (node threshold 0.8, edge threshold 0.98), and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from circuit_tracer import attribute  # noqa: E402
 from circuit_tracer.graph import compute_graph_scores, prune_graph  # noqa: E402

@@ -3,7 +3,7 @@
 The course promises that nothing on its default path opens a connection outside the loopback range,
 not even a library's "am I online?" probe. The book builder (and so ``python3 course.py test`` and
 ``python3 course.py book``) starts every notebook's kernel with this guard installed, through the
-``sitecustomize.py`` in ``helpers/network_guard_site/``; each attempt is written to a log that the
+``sitecustomize.py`` in ``tooling/network_guard_site/``; each attempt is written to a log that the
 run then reads::
 
     attempts = network_guard.read_log(log)      # [] when the notebook stayed offline

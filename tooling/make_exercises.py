@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the fill-in workbooks in ``exercises/`` from the solved ones in ``solutions/``.
 
-    python scripts/make_exercises.py            # (re)write exercises/NN_*.ipynb
-    python scripts/make_exercises.py --check    # exit 1, listing stale files, without writing
+    python -m tooling.make_exercises            # (re)write exercises/NN_*.ipynb
+    python -m tooling.make_exercises --check    # exit 1, listing stale files, without writing
 
 In every code cell, each block from a line containing ``### BEGIN SOLUTION`` to the line
 containing ``### END SOLUTION`` (both included) becomes one stub line, indented like the BEGIN
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in stale:
             print(f"stale: {path}")
         if stale:
-            print("Run `python scripts/make_exercises.py` to regenerate exercises/.")
+            print("Run `python -m tooling.make_exercises` to regenerate exercises/.")
         return 1 if stale else 0
     for path in stale:
         solution = args.solutions / path.name

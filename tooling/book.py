@@ -1,8 +1,8 @@
 """Run the course's notebooks and render them as a static HTML book that reads offline.
 
-    python -m helpers.book                          # run notebooks/ and solutions/, write build/book/
-    python -m helpers.book notebooks/03_*.ipynb     # only these (the index lists only them)
-    python -m helpers.book --out /tmp/book          # somewhere else
+    python -m tooling.book                          # run notebooks/ and solutions/, write build/book/
+    python -m tooling.book notebooks/03_*.ipynb     # only these (the index lists only them)
+    python -m tooling.book --out /tmp/book          # somewhere else
 
 ``python3 course.py book`` runs the first line. Every notebook is executed top to bottom in a fresh
 kernel started in its own folder (as Jupyter and nbmake do). The pages are nbconvert's JupyterLab
@@ -16,7 +16,7 @@ order: lesson 1, its solved workbook, lesson 2, ...
 The command exits 1, naming the notebook and the cell, when a notebook raises, and also when a page
 it wrote would need anything from the internet (:func:`check_book`).
 
-:func:`execute_notebook` is also what ``python -m helpers.timings`` times.
+:func:`execute_notebook` is also what ``python -m tooling.timings`` times.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def execute_notebook(path: Path | str, timeout: int = 600, offline: bool = True)
 
     Never raises for an error inside the notebook: the run stops at the failing cell, as nbmake
     does, and ``NotebookRun.error`` says which cell and what it raised. ``timeout`` is per cell.
-    With ``offline`` (the default) the kernel runs under :mod:`helpers.network_guard`: any connection
+    With ``offline`` (the default) the kernel runs under :mod:`tooling.network_guard`: any connection
     outside loopback, or host name lookup, fails inside the notebook and is listed in
     ``NotebookRun.network``.
     """
@@ -173,7 +173,7 @@ def execute_notebook(path: Path | str, timeout: int = 600, offline: bool = True)
 
     from nbclient import NotebookClient
 
-    from helpers import network_guard
+    from tooling import network_guard
 
     path = Path(path).resolve()
     notebook = nbformat.read(path, as_version=4)

@@ -1,9 +1,9 @@
 """The first cell of every notebook: on Google Colab, fetch the course and install its pins. Standard library only.
 
-    python -m helpers.colab            # write CELL_SOURCE as the first cell of notebooks/ and solutions/
-    python -m helpers.colab --check    # exit 1, listing notebooks whose first cell is not CELL_SOURCE
+    python -m tooling.colab            # write CELL_SOURCE as the first cell of notebooks/ and solutions/
+    python -m tooling.colab --check    # exit 1, listing notebooks whose first cell is not CELL_SOURCE
 
-then ``python scripts/make_exercises.py`` copies the cell into ``exercises/``. On Colab the
+then ``python -m tooling.make_exercises`` copies the cell into ``exercises/``. On Colab the
 notebook arrives alone, without ``helpers/`` or ``models/``, so the cell cannot import anything from
 the course: it is self-contained, and this module is the one place its text lives (a test asserts
 that every notebook starts with it). Anywhere but Colab the cell only checks ``sys.modules`` and an
@@ -11,7 +11,7 @@ environment variable, then does nothing.
 
 ``GITHUB_REPO`` is where the course is published: the cell clones it, and the README's "Open in
 Colab" links point into it. Change it here if the course moves, rerun this command and
-``scripts/make_exercises.py``, and update the README links (a test checks they agree).
+``tooling/make_exercises.py``, and update the README links (a test checks they agree).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def with_colab_cell(notebook: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(notebook: dict[str, Any]) -> str:
-    """Serialise a notebook exactly as ``nbformat.write`` does (as scripts/make_exercises.py does)."""
+    """Serialise a notebook exactly as ``nbformat.write`` does (as tooling/make_exercises.py does)."""
     return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no Colab cell first: {path}")
         return 1 if missing else 0
     if missing:
-        print("Now run `python scripts/make_exercises.py` to copy the cell into exercises/.")
+        print("Now run `python -m tooling.make_exercises` to copy the cell into exercises/.")
     return 0
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Time every workbook check on its reference and on the wrong answers its tests feed it.
 
-    python scripts/time_checks.py                  # every lesson (several minutes on 2 cores)
-    python scripts/time_checks.py 3 circuits       # lesson 3's checks and lesson 3 part two's
-    python scripts/time_checks.py --threads 1 3    # with torch on one thread (less noise on a busy machine)
-    python scripts/time_checks.py 3:patch_residual_by_layer_pos     # one check
+    python scripts/experiments/time_checks.py                  # every lesson (several minutes on 2 cores)
+    python scripts/experiments/time_checks.py 3 circuits       # lesson 3's checks and lesson 3 part two's
+    python scripts/experiments/time_checks.py --threads 1 3    # with torch on one thread (less noise on a busy machine)
+    python scripts/experiments/time_checks.py 3:patch_residual_by_layer_pos     # one check
 
 The course promises that a check answers a wrong attempt within twice the time it takes to pass.
 For each check this prints the time the reference takes to pass, then the time of each wrong answer
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 import torch  # noqa: E402

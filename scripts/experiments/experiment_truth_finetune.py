@@ -2,7 +2,7 @@
 phase of ``scripts/train_models.py``; the committed course-4l includes that phase, so the figures
 below come from the main-phase weights, ``git show c8a40b9:models/course-4l/model.safetensors``.)
 
-    python scripts/experiment_truth_finetune.py --steps 1200      # resumable; runs/truth-finetune/
+    python scripts/experiments/experiment_truth_finetune.py --steps 1200      # resumable; runs/truth-finetune/
 
 The model-organism issue asks for at least 90% on held-out true/false statements
 ("<fact> <city>. This statement is" -> " true" / " false"); course-4l after its main phase was near chance
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from helpers import corpus  # noqa: E402
