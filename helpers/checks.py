@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-__all__ = ["Case", "CheckResult", "check_function", "check_value", "one_thread", "single_threaded"]
+__all__ = ["Case", "CheckResult", "check_function", "check_value", "one_thread", "report", "single_threaded"]
 
 
 @contextmanager
@@ -77,7 +77,8 @@ class CheckResult:
         """Show nothing when a check is a cell's last expression: its line is already printed."""
 
 
-def _report(passed: bool, message: str) -> CheckResult:
+def report(passed: bool, message: str) -> CheckResult:
+    """Print a check's one line (✅ or ❌, then ``message``) and return it as a :class:`CheckResult`."""
     line = ("✅ " if passed else "❌ ") + message
     print(line)
     return CheckResult(passed, line)
@@ -299,7 +300,7 @@ def _short(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., Any], cases: list[Case | tuple], *,
+def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: list[Case | tuple], *,
                    name: str | None = None, atol: float = 1e-4, rtol: float = 1e-4,
                    known_mistakes: dict[str, tuple[Callable[..., Any], str]] | None = None,
                    compare: Callable[[Any, Any], bool] | None = None, hint: str = "",
@@ -329,7 +330,7 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
     """
     name = name or getattr(learner_fn, "__name__", "exercise")
     if not callable(learner_fn):
-        return _report(False, f"{name}: expected a function, got {_kind(learner_fn)}")
+        return report(False, f"{name}: expected a function, got {_kind(learner_fn)}")
     cases = [c if isinstance(c, Case) else Case(args=tuple(c)) for c in cases]
     passed: list[tuple[Case, Any]] = []   # the first case, with the reference's output, once the learner passed it
     for i, case in enumerate(cases):
@@ -340,16 +341,16 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
         try:
             got = learner_fn(*args, **kwargs)
         except NotImplementedError:
-            return _report(False, f"{name}: not implemented yet — "
+            return report(False, f"{name}: not implemented yet — "
                                   "replace the `raise NotImplementedError` line with your code.")
         except Exception as error:  # noqa: BLE001 - any learner error becomes one line, not a traceback
-            return _report(False, f"{name} raised {_short(error)} on case '{label}'")
+            return report(False, f"{name} raised {_short(error)} on case '{label}'")
         finally:
             left = [m for m in _attached_hooks((case.args, case.kwargs)) if id(m) not in hooked_before]
             for model in left:
                 model.reset_hooks(including_permanent=False)   # leave the check's models clean
         if left:
-            return _report(False, f"{name}: you left hooks attached to the model on case '{label}': use "
+            return report(False, f"{name}: you left hooks attached to the model on case '{label}': use "
                                   "model.run_with_hooks(..., fwd_hooks=...), or call model.reset_hooks() when done")
         options = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
         problem = _diagnose(got, want, [], **options)
@@ -359,14 +360,14 @@ def check_function(learner_fn: Callable[..., Any], reference_fn: Callable[..., A
                         and (output := _try(wrong_fn, case)) is not _FAILED]
             problem = _diagnose(got, want, mistakes, **options)
         if problem:
-            return _report(False, f"{name}: {problem}")
+            return report(False, f"{name}: {problem}")
         where = _changed_input(args, case.args) or _changed_input(kwargs, case.kwargs)
         if where is not None:  # a right answer that wrote into its inputs (a wrong one gets its own message)
-            return _report(False, f"{name}: you modified your input in place ({where}) on case '{label}': use "
+            return report(False, f"{name}: you modified your input in place ({where}) on case '{label}': use "
                                   ".clone(), or write resid = resid + ... instead of resid += ...")
         if rule_out_on_first_case and not passed:
             passed.append((case, want))
-    return _report(True, f"{name}: passed all {len(cases)} case{'s' if len(cases) != 1 else ''}.")
+    return report(True, f"{name}: passed all {len(cases)} case{'s' if len(cases) != 1 else ''}.")
 
 
 def check_value(learner_value: Any, expected_value: Any, *, name: str, atol: float = 1e-4, rtol: float = 1e-4,
@@ -377,7 +378,7 @@ def check_value(learner_value: Any, expected_value: Any, *, name: str, atol: flo
     ``known_mistakes`` maps a key to ``(wrong_value, message)``.
     """
     if learner_value is Ellipsis:
-        return _report(False, f"{name}: not filled in yet — replace the `...` with your answer.")
+        return report(False, f"{name}: not filled in yet — replace the `...` with your answer.")
     problem = _diagnose(learner_value, expected_value, list((known_mistakes or {}).values()), on_case="",
                         atol=atol, rtol=rtol, compare=compare, hint=hint)
-    return _report(not problem, f"{name}: {problem}" if problem else f"{name}: correct.")
+    return report(not problem, f"{name}: {problem}" if problem else f"{name}: correct.")

@@ -39,7 +39,7 @@ class Example:
     split: str = "train"
 
 
-def _fill(template: str, values: dict[str, str]) -> tuple[str, dict[str, tuple[int, int]]]:
+def fill(template: str, values: dict[str, str]) -> tuple[str, dict[str, tuple[int, int]]]:
     """Replace ``[KEY]`` slots left to right; return the text and each slot's character span.
 
     A slot used twice is recorded as ``KEY`` then ``KEY#2``.
@@ -56,7 +56,7 @@ def _fill(template: str, values: dict[str, str]) -> tuple[str, dict[str, tuple[i
     return text + template[pos:], spans
 
 
-def _capitalise(phrase: str) -> str:
+def capitalise(phrase: str) -> str:
     return phrase[:1].upper() + phrase[1:]
 
 
@@ -95,7 +95,7 @@ def ioi_examples(n: int, split: str = "train", seed: int = 0,
         template = f"{opening} {data.IOI_ACTIONS[action_id]}"
         values = {"A": first, "B": second, "S": s, "PLACE": rng.choice(data.PLACES),
                   "OBJECT": rng.choice(data.OBJECTS)}
-        prompt, slot_spans = _fill(template, values)
+        prompt, slot_spans = fill(template, values)
         io_key, s_key = ("A", "B") if order == "ABBA" else ("B", "A")
         last_word = re.search(r"(\S+)$", prompt)
         spans = {"io": slot_spans[io_key], "s1": slot_spans[s_key], "s2": slot_spans["S"],
@@ -151,10 +151,10 @@ def fact_continuations() -> dict[str, set[str]]:
 
 def _fact(template: str, subject: str, attribute: str, relation: str, template_id: int,
           split: str, labels: dict) -> Example:
-    values = {"L": _capitalise(subject), "l": subject, "C": subject, "K": attribute}
+    values = {"L": capitalise(subject), "l": subject, "C": subject, "K": attribute}
     if relation == "city":
         values["C"] = attribute
-    body, slot_spans = _fill(template, values)
+    body, slot_spans = fill(template, values)
     subject_key = next(k for k in ("L", "l") if k in slot_spans) if relation == "city" else "C"
     attribute_key = "C" if relation == "city" else "K"
     prompt = body[:slot_spans[attribute_key][0]].rstrip()
@@ -215,12 +215,12 @@ def review_examples(n: int, split: str = "train", seed: int = 0) -> list[Example
         frames = rng.sample(train_frames, rng.choice([1, 2]))
         if split == "test":
             frames.insert(rng.randrange(len(frames) + 1), rng.choice(test_frames))
-        text, spans = _fill(rng.choice(data.REVIEW_OPENERS), {"THING": thing})
+        text, spans = fill(rng.choice(data.REVIEW_OPENERS), {"THING": thing})
         spans, n_adj = {}, 0
         for frame in frames:
             aspect, aspect2 = rng.sample(data.REVIEW_ASPECTS, 2)
             adj, adj2 = rng.sample(words, 2)
-            sentence, slot_spans = _fill(frame, {"THING": thing, "ASPECT": aspect, "ASPECT2": aspect2,
+            sentence, slot_spans = fill(frame, {"THING": thing, "ASPECT": aspect, "ASPECT2": aspect2,
                                                  "ADJ": adj, "ADJ2": adj2})
             offset = len(text) + 1
             for key in ("ADJ", "ADJ2"):
@@ -282,7 +282,7 @@ def narrative_examples(n: int, seed: int = 0) -> list[Example]:
                       "NAME": name, "NAME2": name2, "PLACE": rng.choice(data.PLACES),
                       "OBJECT": rng.choice(data.OBJECTS), "PRONOUN": rng.choice(data.PRONOUNS)}
             template = rng.choice(data.NARRATIVE_TEMPLATES)
-            sentences.append(_fill(template, values)[0])
+            sentences.append(fill(template, values)[0])
             names += [v for k, v in values.items() if k.startswith("NAME") and f"[{k}]" in template]
         repeated = rng.random() < 0.35
         if repeated:

@@ -68,7 +68,7 @@ def error_share(graph: Graph, logit: int = 0) -> float:
 
 def landmark_prompt(landmark: str) -> str:
     """The syllabus's prompt for any landmark: "The Eiffel Tower is in the city of"."""
-    return f"{corpus._capitalise(landmark)} is in the city of"
+    return f"{corpus.capitalise(landmark)} is in the city of"
 
 
 def top_token(model, logits: torch.Tensor) -> str:
@@ -584,10 +584,10 @@ def check_swap_interventions(fn) -> CheckResult:
     """Check exercise 4: on 12 landmark and city pairs (not the lesson's), the answer must become the target
     city about as often as the reference recipe makes it (at most one landmark fewer), and the interventions
     must switch the source city's active features off (the push alone often moves the answer too)."""
-    from helpers.checks import _report
+    from helpers.checks import report
     name = "swap_interventions"
     if not callable(fn):
-        return _report(False, f"{name}: expected a function")
+        return report(False, f"{name}: expected a function")
     replacement, labels = _replacement(), _labels()
     pairs = swap_pairs()
     handed = []                                  # (source city, activations, interventions) of each prompt
@@ -599,9 +599,9 @@ def check_swap_interventions(fn) -> CheckResult:
     try:
         got = swap_success(recorded, replacement, labels, pairs)
     except NotImplementedError:
-        return _report(False, f"{name}: not implemented yet — replace the `raise NotImplementedError` line with your code.")
+        return report(False, f"{name}: not implemented yet — replace the `raise NotImplementedError` line with your code.")
     except Exception as error:  # noqa: BLE001
-        return _report(False, f"{name} raised {type(error).__name__}: {str(error)[:160]}")
+        return report(False, f"{name} raised {type(error).__name__}: {str(error)[:160]}")
     reference = sum(answer == target for _, _, target, answer in swap_success(swap_interventions, replacement, labels, pairs))
     hits = sum(answer == target for _, _, target, answer in got)
     needed = max(reference - 1, len(pairs) // 3)
@@ -610,13 +610,13 @@ def check_swap_interventions(fn) -> CheckResult:
                         if not _switches_off(labels, activations, source, interventions)), None)
         if kept_on is not None:
             landmark, city, target = kept_on
-            return _report(False, f"{name}: you only turned the target city's features on: switch the source "
+            return report(False, f"{name}: you only turned the target city's features on: switch the source "
                                   f"city's features off as well, setting every active feature labelled with the "
                                   f"source city to 0 at the last position — (layer, position, feature, 0.0) — "
                                   f"or the model holds both cities at once (the answer moved on {hits}/{len(pairs)} "
                                   f"landmarks here, but the recipe asks for both halves). First prompt: {landmark} "
                                   f"({city} -> {target}) kept its {city} features on")
-        return _report(True, f"{name}: the answer became the injected city on {hits}/{len(pairs)} landmarks "
+        return report(True, f"{name}: the answer became the injected city on {hits}/{len(pairs)} landmarks "
                              f"(the reference recipe: {reference}/{len(pairs)})")
     stayed = sum(answer == city for _, city, _, answer in got)
     first_miss = next(f"{lm}: {city} -> {target}, answered {answer!r}" for lm, city, target, answer in got if answer != target)
@@ -626,5 +626,5 @@ def check_swap_interventions(fn) -> CheckResult:
     else:
         why = ("the answer moved away from the landmark's city but not to the target city: inject the target "
                "city's features at the last position, at 20 times their typical activation (labels.score)")
-    return _report(False, f"{name}: the answer became the injected city on only {hits}/{len(pairs)} landmarks "
+    return report(False, f"{name}: the answer became the injected city on only {hits}/{len(pairs)} landmarks "
                          f"(needed {needed}); {why}. First miss: {first_miss}")

@@ -162,9 +162,9 @@ def ioi_template_patching_data(model: HookedTransformer, actions: Sequence[str],
         values = {"A": first, "B": second, "S": s, "IO": io, "PLACE": rng.choice(data.PLACES),
                   "OBJECT": rng.choice(data.OBJECTS)}
         template = f"{opening_text} {action}"
-        prompt, slots = corpus._fill(template, values)
+        prompt, slots = corpus.fill(template, values)
         others = rng.sample([name for name in data.NAMES if name not in (io, s)], 4)
-        corrupted_texts.append(corpus._fill(template, {**values, **dict(zip(("A", "B", "S", "IO"), others))})[0])
+        corrupted_texts.append(corpus.fill(template, {**values, **dict(zip(("A", "B", "S", "IO"), others))})[0])
         io_key, s_key = ("A", "B") if order == "ABBA" else ("B", "A")
         spans = {"io": slots[io_key], "s1": slots[s_key], "s2": slots["S"], "io2": slots["IO"],
                  "end": (len(prompt) - len(prompt.split()[-1]), len(prompt))}

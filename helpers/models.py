@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -34,6 +35,21 @@ DEFAULT_MODEL = "course-4l"
 
 class OfflineError(RuntimeError):
     """Raised when an online-only model is requested without network access."""
+
+
+@lru_cache(maxsize=None)
+def cached_model(name: str = DEFAULT_MODEL) -> HookedTransformer:
+    """One shared copy of a bundled model per process, for the checks and the reference answers.
+
+    Loading it leaves torch's global random state as it was (building a model re-seeds it), so a check
+    never changes the numbers a learner's notebook draws next. Callers must leave it as they found it:
+    hooks added with ``model.hooks(...)`` or ``run_with_hooks``, never ``add_hook`` without a reset.
+    """
+    state = torch.get_rng_state()
+    try:
+        return load_model(name)
+    finally:
+        torch.set_rng_state(state)
 
 
 def load_tokenizer():

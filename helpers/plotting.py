@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-__all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer"]
+__all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code"]
 
 
 def _numpy(x: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
@@ -175,3 +175,15 @@ def attention_viewer(patterns: torch.Tensor, str_tokens: Sequence[str], layer: i
     figure.savefig(png, format="png", bbox_inches="tight")
     plt.close(figure)
     display({**view, "image/png": base64.b64encode(png.getvalue()).decode("ascii")}, raw=True)
+
+
+def show_code(obj: Any):
+    """Display the source code of a function or class, syntax-highlighted, in a notebook.
+
+    Lessons call it right before they use a helper for an idea they teach, so that the idea is on the page.
+    """
+    import inspect
+
+    from IPython.display import Code
+
+    return Code(inspect.getsource(obj), language="python")

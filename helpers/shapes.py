@@ -1,0 +1,43 @@
+"""The dimension names of every tensor shape in the course, one list for all of it.
+
+Public functions that take or return tensors say their shapes in the signature with jaxtyping, using
+these names, the same as TransformerLens's own signatures::
+
+    from jaxtyping import Float, Int
+    def induction_scores(cache: ActivationCache, n_layers: int, half_len: int) -> Float[Tensor, "layer head_index"]: ...
+    def induction_targets(tokens: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]: ...
+
+The tests run with jaxtyping's runtime checker (beartype) on every module of ``helpers`` (the
+``--jaxtyping-packages`` option in ``pyproject.toml``), so a shape that disagrees with its signature fails
+there, and names shared by two arguments must agree in size within a call.
+
+=================  =====================================================================================
+name               what it counts
+=================  =====================================================================================
+``batch``          prompts or sequences run together
+``pos``            token positions of a sequence (``query_pos`` and ``key_pos`` inside attention)
+``layer``          transformer blocks, numbered from 0 as TransformerLens does (block 0 is the first)
+``head_index``     attention heads of one layer
+``d_model``        the residual stream's width
+``d_head``         one head's query, key and value width
+``d_mlp``          an MLP's hidden width
+``d_vocab``        tokens of the vocabulary (the logits)
+``d_sae``          latents of a sparse autoencoder or transcoder
+``feature``        the planted features of lesson 2's synthetic data and toy models
+``d_hidden``       the hidden width of lesson 2's toy models
+``instance``       toy models trained side by side, one per sparsity
+``example``        rows of a probing or scoring dataset (one activation vector each)
+``label``          the classes a probe or a latent's score is measured against
+``direction``      directions removed or compared (INLP's rank, a set of probe directions)
+=================  =====================================================================================
+
+A dimension whose size is fixed by the data rather than by the model (``example``, ``label``) is named all
+the same; ``*batch`` means any number of leading dimensions.
+"""
+from __future__ import annotations
+
+DIMENSIONS: tuple[str, ...] = ("batch", "pos", "query_pos", "key_pos", "layer", "head_index", "d_model", "d_head",
+                               "d_mlp", "d_vocab", "d_sae", "feature", "d_hidden", "instance", "example", "label",
+                               "direction")
+
+__all__ = ["DIMENSIONS"]
