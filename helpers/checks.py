@@ -15,11 +15,11 @@ Each check prints one line starting with ✅ or ❌ (never a traceback) and retu
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
-import math
 import numbers
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

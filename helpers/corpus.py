@@ -16,10 +16,13 @@ import random
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 from helpers import corpus_data as data
 
 TASKS = ("ioi", "fact", "truth", "review", "repeat", "narrative")
+Split = Literal["train", "test"]             # every generator holds out a fixed "test" split
+Relation = Literal["city", "country"]        # the two kinds of fact: landmark -> city, city -> country
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Example:
     answer: str
     labels: dict = field(default_factory=dict)
     spans: dict = field(default_factory=dict)
-    split: str = "train"
+    split: Split = "train"
 
 
 def fill(template: str, values: dict[str, str]) -> tuple[str, dict[str, tuple[int, int]]]:
@@ -61,7 +64,7 @@ def capitalise(phrase: str) -> str:
 
 
 # ----------------------------------------------------------------------------- IOI
-def ioi_name_pairs(split: str) -> list[tuple[str, str]]:
+def ioi_name_pairs(split: Split) -> list[tuple[str, str]]:
     """Unordered name pairs; a fixed fifth of them is held out for ``split="test"``."""
     pairs = list(itertools.combinations(data.NAMES, 2))
     random.Random(1234).shuffle(pairs)
@@ -69,14 +72,14 @@ def ioi_name_pairs(split: str) -> list[tuple[str, str]]:
     return pairs[:n_test] if split == "test" else pairs[n_test:]
 
 
-def ioi_templates(split: str) -> list[tuple[int, int]]:
+def ioi_templates(split: Split) -> list[tuple[int, int]]:
     """(opening, action) index pairs. Test templates use a held-out opening or action."""
     combos = itertools.product(range(len(data.IOI_OPENINGS)), range(len(data.IOI_ACTIONS)))
     held = lambda o, a: o in data.HELD_OUT_IOI_OPENINGS or a in data.HELD_OUT_IOI_ACTIONS
     return [(o, a) for o, a in combos if held(o, a) == (split == "test")]
 
 
-def ioi_examples(n: int, split: str = "train", seed: int = 0,
+def ioi_examples(n: int, split: Split = "train", seed: int = 0,
                  templates: list[tuple[int, int]] | None = None) -> list[Example]:
     """Indirect-object identification: "When Mary and John went to the store, John gave a drink to" -> " Mary".
 
@@ -109,7 +112,7 @@ def ioi_examples(n: int, split: str = "train", seed: int = 0,
 
 
 # ----------------------------------------------------------------------------- facts
-def fact_examples(split: str = "train", relation: str = "city") -> list[Example]:
+def fact_examples(split: Split = "train", relation: Relation = "city") -> list[Example]:
     """Every fact in every template of the split, in a fixed order.
 
     ``relation="city"``: landmark -> city ("The Eiffel Tower is in the city of" -> " Paris").
@@ -149,8 +152,8 @@ def fact_continuations() -> dict[str, set[str]]:
     return {prompt: {" " + word for word in words} for prompt, words in nexts.items()}
 
 
-def _fact(template: str, subject: str, attribute: str, relation: str, template_id: int,
-          split: str, labels: dict) -> Example:
+def _fact(template: str, subject: str, attribute: str, relation: Relation, template_id: int,
+          split: Split, labels: dict) -> Example:
     values = {"L": capitalise(subject), "l": subject, "C": subject, "K": attribute}
     if relation == "city":
         values["C"] = attribute
@@ -168,7 +171,7 @@ def _fact(template: str, subject: str, attribute: str, relation: str, template_i
 
 
 # ----------------------------------------------------------------------------- truth
-def truth_examples(n: int, split: str = "train", seed: int = 0) -> list[Example]:
+def truth_examples(n: int, split: Split = "train", seed: int = 0) -> list[Example]:
     """Labelled true or false statements: "<fact>. This statement is" -> " true" / " false".
 
     Half are false: the city (or country) is swapped for another one. Labels: ``true`` (bool),
@@ -198,7 +201,7 @@ def truth_examples(n: int, split: str = "train", seed: int = 0) -> list[Example]
 
 
 # ----------------------------------------------------------------------------- reviews
-def review_examples(n: int, split: str = "train", seed: int = 0) -> list[Example]:
+def review_examples(n: int, split: Split = "train", seed: int = 0) -> list[Example]:
     """Short one-polarity reviews ending "Overall, the review is" -> " positive" / " negative".
 
     Test reviews contain at least one sentence frame never seen in training. Labels:

@@ -7,13 +7,16 @@ and ``tests/test_models.py`` asserts the same figures.
 from __future__ import annotations
 
 import torch
+from jaxtyping import Float, Int
+from torch import Tensor
 from transformer_lens import HookedTransformer
 
 from helpers import corpus
 from helpers.metrics import induction_and_prev_token_scores, repeated_sequence_losses
 
 
-def last_token_logits(model: HookedTransformer, prompts: list[str], batch_size: int = 64) -> torch.Tensor:
+def last_token_logits(model: HookedTransformer, prompts: list[str],
+                      batch_size: int = 64) -> Float[Tensor, "batch d_vocab"]:
     """Logits at the last token of each prompt: ``[n_prompts, d_vocab]`` (prompts padded on the right)."""
     rows = []
     for i in range(0, len(prompts), batch_size):
@@ -27,12 +30,12 @@ def last_token_logits(model: HookedTransformer, prompts: list[str], batch_size: 
     return torch.cat(rows)
 
 
-def first_token_ids(model: HookedTransformer, words: list[str]) -> torch.Tensor:
+def first_token_ids(model: HookedTransformer, words: list[str]) -> Int[Tensor, " batch"]:
     """The id of the first token of each word (words carry their leading space): ``[n_words]``."""
     return torch.tensor([model.to_tokens(w, prepend_bos=False)[0, 0].item() for w in words])
 
 
-def ioi_logit_diffs(model: HookedTransformer, examples: list[corpus.Example]) -> torch.Tensor:
+def ioi_logit_diffs(model: HookedTransformer, examples: list[corpus.Example]) -> Float[Tensor, " batch"]:
     """Logit of the IO name minus logit of the subject at the final position: ``[n_prompts]``."""
     logits = last_token_logits(model, [e.prompt for e in examples])
     io = first_token_ids(model, [" " + e.labels["io"] for e in examples])
@@ -107,6 +110,6 @@ def _top1_in(model: HookedTransformer, examples: list[corpus.Example], allowed: 
     return sum(model.to_string(t) in allowed[e.prompt] for t, e in zip(top, examples)) / len(examples)
 
 
-def _head_name(scores: torch.Tensor) -> str:
+def _head_name(scores: Float[Tensor, "layer head_index"]) -> str:
     layer, head = divmod(scores.argmax().item(), scores.shape[1])
     return f"{layer}.{head}"

@@ -14,13 +14,13 @@ import json
 import os
 import socket
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformers import AutoTokenizer
 
 from helpers.fragility import perturb_if_asked
 
@@ -37,7 +37,7 @@ class OfflineError(RuntimeError):
     """Raised when an online-only model is requested without network access."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def cached_model(name: str = DEFAULT_MODEL) -> HookedTransformer:
     """One shared copy of a bundled model per process, for the checks and the reference answers.
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from jaxtyping import Float
 from matplotlib.axes import Axes
+from torch import Tensor
 
 __all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code"]
 
@@ -115,9 +118,9 @@ def _short_token(token: str, width: int = 12) -> str:
     return text if len(text) <= width else text[: width - 2] + "…" + text[-1]
 
 
-def attention_plot(pattern: torch.Tensor | np.ndarray, str_tokens: Sequence[str], title: str = "", *,
-                   ax: Axes | None = None) -> Axes:
-    """Static heat map of one head's attention: ``pattern`` is ``[query, key]`` for one prompt.
+def attention_plot(pattern: Float[Tensor, "query_pos key_pos"] | np.ndarray, str_tokens: Sequence[str],
+                   title: str = "", *, ax: Axes | None = None) -> Axes:
+    """Static heat map of one head's attention: ``pattern`` is ``[query_pos, key_pos]`` for one prompt.
 
     Row ``q`` shows how the token at position ``q`` spreads its attention over positions ``0..q``.
     """
@@ -133,11 +136,12 @@ def attention_plot(pattern: torch.Tensor | np.ndarray, str_tokens: Sequence[str]
     return ax
 
 
-def attention_viewer(patterns: torch.Tensor, str_tokens: Sequence[str], layer: int = 0, head: int = 0) -> None:
+def attention_viewer(patterns: Float[Tensor, "layer head_index query_pos key_pos"], str_tokens: Sequence[str],
+                     layer: int = 0, head: int = 0) -> None:
     """Pick a layer and a head from drop-downs and see that head's attention pattern.
 
-    ``patterns`` is ``[n_layers, n_heads, query, key]`` for one prompt, e.g.
-    ``torch.stack([cache["pattern", l][0] for l in range(model.cfg.n_layers)])``.
+    ``patterns`` is ``[layer, head_index, query_pos, key_pos]`` for one prompt, e.g.
+    ``torch.stack([cache["pattern", layer][0] for layer in range(model.cfg.n_layers)])``.
 
     Shows an ipywidgets selector (interactive in JupyterLab, Notebook, VS Code). The selector and a
     PNG of ``(layer, head)`` go out as *one* output with two forms, so a front end that runs

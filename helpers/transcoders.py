@@ -18,7 +18,6 @@ import warnings
 from pathlib import Path
 
 import torch
-
 from circuit_tracer.replacement_model.replacement_model_transformerlens import TransformerLensReplacementModel
 from circuit_tracer.transcoder import TranscoderSet, load_transcoder_set
 
@@ -49,7 +48,8 @@ def load_transcoders(name: str = DEFAULT_TRANSCODERS, folder: Path | None = None
             f"No transcoders at {folder}. Train them (about 10 minutes on 2 CPU cores) with:\n"
             f"    python scripts/train_transcoders.py")
     config = json.loads(config_path.read_text())
-    record = json.loads((folder / "training_record.json").read_text()) if (folder / "training_record.json").exists() else {}
+    record_path = folder / "training_record.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
     model_config = MODELS_DIR / config["model"] / "config.json"
     if record.get("model_sha256") and json.loads(model_config.read_text())["sha256"] != record["model_sha256"]:
         warnings.warn(f"The transcoders in {folder} were trained on other weights of {config['model']}; "

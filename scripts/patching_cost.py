@@ -54,14 +54,20 @@ def gpt2_shaped_model(seed: int = SEED) -> HookedTransformer:
 
 
 def course_sweep_inputs(model: HookedTransformer):
-    """The lesson's fact prompts on the course model: clean tokens, corrupted tokens ``[1, pos]``, answers ``[1, 2]``."""
+    """The lesson's fact prompts on the course model.
+
+    Clean tokens and corrupted tokens ``[1, pos]``, and the answers ``[1, 2]``.
+    """
     clean, corrupt = model.to_tokens(lesson3.FACT_CLEAN), model.to_tokens(lesson3.FACT_CORRUPT)
     answers = torch.tensor([[model.to_single_token(" Paris"), model.to_single_token(" Rome")]])
     return clean, corrupt, answers
 
 
 def random_sweep_inputs(model: HookedTransformer, like: torch.Tensor, differ: torch.Tensor, seed: int = SEED):
-    """Seeded random ids shaped like ``like``; the corrupted copy differs where ``differ`` (bool ``[batch, pos]``) is set."""
+    """Seeded random ids shaped like ``like``.
+
+    The corrupted copy differs where ``differ`` (bool ``[batch, pos]``) is set.
+    """
     generator = torch.Generator().manual_seed(seed)
     vocab = model.cfg.d_vocab
     clean = torch.randint(0, vocab, like.shape, generator=generator)
@@ -99,9 +105,11 @@ def measure(repeats: int = 3, seed: int = SEED) -> dict:
         "corrupted": lesson3.FACT_CORRUPT,
         "prompts": course_inputs[0].shape[0],
         "positions": n_pos,
-        "course_4l": {"layers": course.cfg.n_layers, "params_m": round(sum(p.numel() for p in course.parameters()) / 1e6, 1),
+        "course_4l": {"layers": course.cfg.n_layers,
+                      "params_m": round(sum(p.numel() for p in course.parameters()) / 1e6, 1),
                       "forward_passes": course.cfg.n_layers * n_pos, "seconds": round(course_s, 3)},
-        "gpt2_small_shape": {"layers": gpt2.cfg.n_layers, "params_m": round(sum(p.numel() for p in gpt2.parameters()) / 1e6, 1),
+        "gpt2_small_shape": {"layers": gpt2.cfg.n_layers,
+                             "params_m": round(sum(p.numel() for p in gpt2.parameters()) / 1e6, 1),
                              "forward_passes": gpt2.cfg.n_layers * n_pos, "seconds": round(gpt2_s, 3)},
         "ratio": round(gpt2_s / course_s, 1),
         "runs": {"course_4l": len(times["course-4l"]), "gpt2_small_shape": len(times["gpt2-small-shape"])},
@@ -121,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['prompts']} prompt of {result['positions']} tokens")
         for key in ("course_4l", "gpt2_small_shape"):
             r = result[key]
-            print(f"  {key:17s} {r['params_m']:6.1f} M parameters, {r['forward_passes']:3d} patched runs: {r['seconds']:.2f} s")
+            print(f"  {key:17s} {r['params_m']:6.1f} M parameters, {r['forward_passes']:3d} patched runs: "
+                  f"{r['seconds']:.2f} s")
         print(f"  ratio: {result['ratio']}x ({result['torch_threads']} torch threads; fastest of "
               f"{result['runs']['course_4l']} and {result['runs']['gpt2_small_shape']} runs)")
     print(json.dumps(result))

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformers import AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -388,9 +388,11 @@ def export(model: HookedTransformer, name: str, record: dict) -> None:
     save_file(state, out / "model.safetensors")
     sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     cfg = {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str, bool, type(None)))}
-    json.dump(dict(name=name, sha256=sha, tokenizer="../tokenizer", hooked_transformer_config=cfg),
-              open(out / "config.json", "w"), indent=1)
-    json.dump(record, open(out / "training_record.json", "w"), indent=1)
+    config = dict(name=name, sha256=sha, tokenizer="../tokenizer", hooked_transformer_config=cfg)
+    with open(out / "config.json", "w") as f:
+        json.dump(config, f, indent=1)
+    with open(out / "training_record.json", "w") as f:
+        json.dump(record, f, indent=1)
     print(f"Exported {name} to {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.1f} MB)")
 
 

@@ -1,6 +1,7 @@
 """Train lesson 2's sparse autoencoder on the 4-layer model's residual stream, with SAELens's own runner.
 
-    python scripts/train_sae.py                  # blocks.2.hook_resid_pre -> models/sae/course-4l-blocks.2.hook_resid_pre/
+    python scripts/train_sae.py                  # blocks.2.hook_resid_pre, into
+                                                 # models/sae/course-4l-blocks.2.hook_resid_pre/
     python scripts/train_sae.py --layer 1        # another layer's residual stream
     python scripts/train_sae.py --quick          # about a minute, into runs/sae/quick/ (for testing)
 
@@ -45,22 +46,27 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 import numpy as np  # noqa: E402
+import sae_lens  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset, Features, IterableDataset, Sequence, Value  # noqa: E402
-
-import sae_lens  # noqa: E402
-from sae_lens import SAE, LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig  # noqa: E402
-from sae_lens import StandardTrainingSAEConfig  # noqa: E402
+from sae_lens import (  # noqa: E402
+    SAE,
+    LanguageModelSAERunnerConfig,
+    LanguageModelSAETrainingRunner,
+    LoggingConfig,
+    StandardTrainingSAEConfig,  # noqa: E402
+)
 from sae_lens.evals import EvalConfig, run_evals  # noqa: E402
-from sae_lens.training.activation_scaler import ActivationScaler  # noqa: E402
 from sae_lens.training._interruption import InterruptedException  # noqa: E402
+from sae_lens.training.activation_scaler import ActivationScaler  # noqa: E402
 from sae_lens.training.activations_store import ActivationsStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
 from train_models import CHUNK_SEQUENCES, MODELS, batches, repeat_words  # noqa: E402
+
+from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
 
 MODEL = "course-4l"
 DEFAULT_LAYER = 2

@@ -53,9 +53,10 @@ from tqdm.auto import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
 from train_models import batches, lr_at, repeat_words  # noqa: E402
 from train_sae import final_mix  # noqa: E402
+
+from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
 
 MODEL = "course-4l"
 INPUT_HOOK, OUTPUT_HOOK = "hook_resid_mid", "hook_mlp_out"
@@ -112,7 +113,7 @@ class Transcoder(nn.Module):
 
 
 def hook_names(n_layers: int) -> list[str]:
-    return [f"blocks.{l}.{h}" for l in range(n_layers) for h in (INPUT_HOOK, OUTPUT_HOOK)]
+    return [f"blocks.{layer}.{h}" for layer in range(n_layers) for h in (INPUT_HOOK, OUTPUT_HOOK)]
 
 
 @torch.no_grad()
@@ -123,8 +124,8 @@ def mlp_io(model, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     _, cache = model.run_with_cache(tokens, names_filter=hook_names(model.cfg.n_layers))
     n = model.cfg.n_layers
-    x = torch.stack([cache[f"blocks.{l}.{INPUT_HOOK}"][:, 1:] for l in range(n)])
-    y = torch.stack([cache[f"blocks.{l}.{OUTPUT_HOOK}"][:, 1:] for l in range(n)])
+    x = torch.stack([cache[f"blocks.{layer}.{INPUT_HOOK}"][:, 1:] for layer in range(n)])
+    y = torch.stack([cache[f"blocks.{layer}.{OUTPUT_HOOK}"][:, 1:] for layer in range(n)])
     return x.flatten(1, 2), y.flatten(1, 2)
 
 
@@ -141,14 +142,15 @@ def data(seed: int, batch: int, start_step: int = 0, boost: dict[str, float] | N
 def make_transcoders(model, spec: dict, seed: int) -> nn.ModuleList:
     """One transcoder per layer, with scales and decoder bias measured on 4 batches of data."""
     torch.manual_seed(seed)
-    stream = data(TRAIN_DATA_SEED + seed, spec["batch"], start_step=10_000_000, boost=spec.get("boost"))  # not the training batches
+    # not the training batches
+    stream = data(TRAIN_DATA_SEED + seed, spec["batch"], start_step=10_000_000, boost=spec.get("boost"))
     xs, ys = zip(*(mlp_io(model, next(stream)) for _ in range(4)))
     x, y = torch.cat(xs, 1), torch.cat(ys, 1)
     return nn.ModuleList([
-        Transcoder(model.cfg.d_model, spec["d_transcoder"], y[l].mean(0),
-                   x[l].pow(2).sum(-1).mean().sqrt().item() / model.cfg.d_model ** 0.5,
-                   y[l].pow(2).sum(-1).mean().sqrt().item() / model.cfg.d_model ** 0.5)
-        for l in range(model.cfg.n_layers)])
+        Transcoder(model.cfg.d_model, spec["d_transcoder"], y[layer].mean(0),
+                   x[layer].pow(2).sum(-1).mean().sqrt().item() / model.cfg.d_model ** 0.5,
+                   y[layer].pow(2).sum(-1).mean().sqrt().item() / model.cfg.d_model ** 0.5)
+        for layer in range(model.cfg.n_layers)])
 
 
 def losses(transcoder: Transcoder, x: torch.Tensor, y: torch.Tensor, l1: float):
@@ -196,8 +198,8 @@ def train(spec: dict, seed: int, checkpoint: Path, fresh: bool, checkpoint_every
                 group["lr"] = lr_at(step, spec["steps"], spec["lr"], warmup=50)
             l1 = spec["l1"] * min(1.0, (step + 1) / (0.1 * spec["steps"]))   # L1 warm-up
             total, fvus, l0s = 0.0, [], []
-            for l, transcoder in enumerate(transcoders):
-                fvu, penalty, acts = losses(transcoder, x[l], y[l], l1 * spec["l1_by_layer"][l])
+            for layer, transcoder in enumerate(transcoders):
+                fvu, penalty, acts = losses(transcoder, x[layer], y[layer], l1 * spec["l1_by_layer"][layer])
                 total = total + fvu + penalty
                 fvus.append(fvu.item())
                 l0s.append((acts > 0).sum(-1).float().mean().item())
@@ -230,22 +232,25 @@ def evaluate(transcoders: nn.ModuleList, n_batches: int, batch: int) -> dict:
     for _ in range(n_batches):
         tokens = next(stream)
         x, y = mlp_io(model, tokens)
-        for l, t in enumerate(transcoders):
-            y_hat, acts = t(x[l] / t.input_scale)
+        for layer, t in enumerate(transcoders):
+            y_hat, acts = t(x[layer] / t.input_scale)
             y_hat = y_hat * t.output_scale
-            sums["sse"][l] += (y_hat - y[l]).pow(2).sum()
-            sums["sst"][l] += (y[l] - y[l].mean(0)).pow(2).sum()
-            sums["l0"][l] += (acts > 0).sum()
-            fired[l] |= (acts > 0).any(0)
+            sums["sse"][layer] += (y_hat - y[layer]).pow(2).sum()
+            sums["sst"][layer] += (y[layer] - y[layer].mean(0)).pow(2).sum()
+            sums["l0"][layer] += (acts > 0).sum()
+            fired[layer] |= (acts > 0).any(0)
         n_tokens += x.shape[1]
         loss_clean += model(tokens, return_type="loss").item()
-        loss_replaced += model.run_with_hooks(tokens, return_type="loss", fwd_hooks=replacement_hooks(transcoders)).item()
+        loss_replaced += model.run_with_hooks(tokens, return_type="loss",
+                                              fwd_hooks=replacement_hooks(transcoders)).item()
         loss_zero += model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[
-            (f"blocks.{l}.{OUTPUT_HOOK}", lambda act, hook: torch.zeros_like(act)) for l in range(len(transcoders))]).item()
-    layers = [dict(layer=l, variance_explained=round(1 - (sums["sse"][l] / sums["sst"][l]).item(), 4),
-                   l0=round((sums["l0"][l] / n_tokens).item(), 1),
-                   dead_features=int((~fired[l]).sum()), dead_fraction=round((~fired[l]).float().mean().item(), 4))
-              for l in range(len(transcoders))]
+            (f"blocks.{layer}.{OUTPUT_HOOK}", lambda act, hook: torch.zeros_like(act))
+            for layer in range(len(transcoders))]).item()
+    layers = [dict(layer=layer, variance_explained=round(1 - (sums["sse"][layer] / sums["sst"][layer]).item(), 4),
+                   l0=round((sums["l0"][layer] / n_tokens).item(), 1),
+                   dead_features=int((~fired[layer]).sum()),
+                   dead_fraction=round((~fired[layer]).float().mean().item(), 4))
+              for layer in range(len(transcoders))]
     clean, replaced, zero = (v / n_batches for v in (loss_clean, loss_replaced, loss_zero))
     return dict(eval_tokens=n_tokens, layers=layers, loss_clean=round(clean, 4),
                 loss_all_mlps_replaced=round(replaced, 4), loss_all_mlps_zeroed=round(zero, 4),
@@ -265,9 +270,9 @@ def replacement_hooks(transcoders: nn.ModuleList) -> list:
         return t(stash[layer] / t.input_scale)[0] * t.output_scale
 
     hooks = []
-    for l in range(len(transcoders)):
-        hooks.append((f"blocks.{l}.{INPUT_HOOK}", lambda a, hook, l=l: keep_input(a, hook, l)))
-        hooks.append((f"blocks.{l}.{OUTPUT_HOOK}", lambda a, hook, l=l: replace_output(a, hook, l)))
+    for layer in range(len(transcoders)):
+        hooks.append((f"blocks.{layer}.{INPUT_HOOK}", lambda a, hook, layer=layer: keep_input(a, hook, layer)))
+        hooks.append((f"blocks.{layer}.{OUTPUT_HOOK}", lambda a, hook, layer=layer: replace_output(a, hook, layer)))
     return hooks
 
 
@@ -277,19 +282,19 @@ def export(transcoders: nn.ModuleList, out_dir: Path, record: dict) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ct = {}
-    for l, t in enumerate(transcoders):
+    for layer, t in enumerate(transcoders):
         weights = t.exported()
         d_transcoder, d_model = weights["W_enc"].shape
-        ct[l] = SingleLayerTranscoder(d_model, d_transcoder, F.relu, l, device=torch.device("cpu"),
+        ct[layer] = SingleLayerTranscoder(d_model, d_transcoder, F.relu, layer, device=torch.device("cpu"),
                                       dtype=torch.float32)
-        ct[l].load_state_dict(weights)
+        ct[layer].load_state_dict(weights)
     TranscoderSet(ct, feature_input_hook=INPUT_HOOK, feature_output_hook=OUTPUT_HOOK,
                   scan=f"{MODEL}-transcoders").to_safetensors(str(out_dir))
     (out_dir / "config.json").write_text(json.dumps(dict(
         model=MODEL, scan=f"{MODEL}-transcoders", feature_input_hook=INPUT_HOOK,
         feature_output_hook=OUTPUT_HOOK, activation_function="relu", d_model=d_model,
         d_transcoder=d_transcoder, n_layers=len(transcoders),
-        files={str(l): f"layer_{l}.safetensors" for l in range(len(transcoders))}), indent=2) + "\n")
+        files={str(layer): f"layer_{layer}.safetensors" for layer in range(len(transcoders))}), indent=2) + "\n")
     (out_dir / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
 
 

@@ -11,9 +11,9 @@ grad mode, torch's thread count and the BLAS thread limits.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
 
 import matplotlib.pyplot as plt
 import pytest
@@ -68,7 +68,7 @@ def workbook_check_tests(notebook: str, reference, exercises: list[str],
     root = Path(__file__).resolve().parent.parent
     check_args = check_args or {}
 
-    @lru_cache(maxsize=None)
+    @cache
     def workbook(folder: str) -> dict:
         return workbook_functions(root / folder / notebook, exercises)
 

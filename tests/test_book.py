@@ -38,14 +38,16 @@ def small_book(tmp_path_factory) -> tuple[Path, list[Path], list[book.NotebookRu
     root = tmp_path_factory.mktemp("course")
     _write(root / "solutions" / "01_tiny.ipynb", [
         new_markdown_cell("# Workbook 1 · Tiny"),
-        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\ndef check_b(fn):\n    print('❌ b: wrong values')"),
+        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\n"
+                      "def check_b(fn):\n    print('❌ b: wrong values')"),
         new_code_cell("passed_1 = check_a(None)"),
         new_code_cell("passed_2 = check_b(None)")])
     _write(root / "notebooks" / "01_tiny.ipynb", [
         new_markdown_cell("# Lesson 1 · Tiny\n\nInline $a^2 + \\frac{b}{c}\\Big|_x$, not `$code$`, "
                           "not costs $5 and $10.\n\n$$\\sum_i x_i$$"),
         new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"),
-        new_code_cell("import circuitsvis as cv\nimport torch\nimport helpers   # as every lesson does: views inline their bundle\n"
+        new_code_cell("import circuitsvis as cv\nimport torch\n"
+                      "import helpers   # as every lesson does: views inline their bundle\n"
                       "cv.attention.attention_heads(tokens=['a', 'b'], attention=torch.ones(1, 2, 2) / 2)"),
         new_code_cell("import ipywidgets\nipywidgets.IntSlider()"),
         new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='progress'):\n    pass")])
@@ -139,7 +141,8 @@ def test_problems_of_a_solved_workbook_name_the_failed_check(small_book) -> None
 
 def test_problems_of_a_fill_in_workbook_name_a_check_that_passes_its_stub(tmp_path: Path) -> None:
     path = _write(tmp_path / "exercises" / "01_tiny.ipynb", [
-        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\ndef check_b(fn):\n    print('❌ b: not implemented yet')"),
+        new_code_cell("def check_a(fn):\n    print('✅ a: passed')\n\n"
+                      "def check_b(fn):\n    print('❌ b: not implemented yet')"),
         new_code_cell("passed_1 = check_a(None)"),
         new_code_cell("passed_2 = check_b(None)")])
     run = book.execute_notebook(path, timeout=60)

@@ -16,6 +16,7 @@ skipped with a warning that says so.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,8 +28,8 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -82,10 +83,8 @@ def _stop(server: subprocess.Popen, log_file) -> None:
                 break
             except subprocess.TimeoutExpired:
                 continue
-    try:                                        # kernels live in the same group; reap any straggler
+    with contextlib.suppress(ProcessLookupError, PermissionError):   # kernels share the group: reap stragglers
         os.killpg(server.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     log_file.close()
 
 

@@ -212,7 +212,8 @@ def test_mistakes_ruled_out_on_the_first_case_are_not_run_on_a_later_one() -> No
 
     def judged(**options):
         runs.clear()
-        result = check_function(wrong_on_two_positions, previous_token_attention, CASES, name="previous_token_attention",
+        result = check_function(wrong_on_two_positions, previous_token_attention, CASES,
+                                name="previous_token_attention",
                                 known_mistakes={"next": (next_token, "attention to the next token")}, **options)
         return result, list(runs)
 

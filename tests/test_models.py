@@ -11,7 +11,6 @@ import time
 import warnings
 
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from helpers import corpus, corpus_data

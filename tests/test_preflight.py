@@ -44,7 +44,8 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
     folder = _copy_models(tmp_path)
     (folder / "course-4l" / "model.safetensors").unlink()
     check = preflight.check_files(folder / "SHA256SUMS")
-    assert not check.passed and "missing: course-4l/model.safetensors" in check.line() and "git checkout" in check.line()
+    assert not check.passed and "missing: course-4l/model.safetensors" in check.line()
+    assert "git checkout" in check.line()
 
 
 def test_corrupted_weights_are_reported(tmp_path: Path) -> None:
@@ -52,7 +53,8 @@ def test_corrupted_weights_are_reported(tmp_path: Path) -> None:
     weights = folder / "sae" / "course-4l-blocks.2.hook_resid_pre" / "sae_weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])            # a truncated download
     check = preflight.check_files(folder / "SHA256SUMS")
-    assert not check.passed and "changed or truncated: sae/course-4l-blocks.2.hook_resid_pre/sae_weights" in check.line()
+    assert not check.passed
+    assert "changed or truncated: sae/course-4l-blocks.2.hook_resid_pre/sae_weights" in check.line()
 
 
 def test_wrong_pin_is_reported(tmp_path: Path) -> None:

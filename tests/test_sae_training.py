@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import train_sae
 from sae_lens import SAE
 
-import train_sae
 from helpers import sae as sae_helpers
 from helpers.models import load_model
 
@@ -82,7 +82,8 @@ def test_helpers_load_sae_and_ce_loss_recovered(trained, monkeypatch):
     model = load_model("course-4l")
     # sentences of the course corpus (a review, a true claim): on text outside it ("The movie was wonderful and I
     # loved it.") the fine-tuned model is confidently wrong, worse than with the residual stream zeroed
-    tokens = model.to_tokens(["I went to see the movie last week. The movie was great. Overall, the review is positive.",
+    tokens = model.to_tokens(["I went to see the movie last week. The movie was great. "
+                              "Overall, the review is positive.",
                               "Paris is a city in the country of France."])
     losses = sae_helpers.reconstruction_losses(model, sae, tokens)
     assert all(math.isfinite(v) for v in losses.values())

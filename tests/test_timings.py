@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import patching_cost
 import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-import patching_cost
 from tooling import timings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import train_models
 from transformers import AutoTokenizer
 
-import train_models
 from helpers.models import MODELS_DIR
 
 FINETUNE = train_models.MODELS["course-4l"]["finetune"]

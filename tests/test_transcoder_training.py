@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 import train_transcoders
+
 from helpers.transcoders import load_replacement_model, load_transcoders
 
 

@@ -37,7 +37,8 @@ def test_lesson_table_has_a_row_per_lesson_with_times() -> None:
     table = workshop.render_lessons(timings)
     for path in LESSONS:
         row = next(line for line in table.splitlines() if line.startswith(f"| {int(path.name[:2])} |"))
-        assert "not timed" not in row, f"{path.name} has no timing in docs/timings.json: run `python3 course.py timings`"
+        assert "not timed" not in row, (f"{path.name} has no timing in docs/timings.json: "
+                                        "run `python3 course.py timings`")
 
 
 def test_discussion_sections_reads_numbered_items_only() -> None:

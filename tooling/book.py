@@ -9,9 +9,9 @@ kernel started in its own folder (as Jupyter and nbmake do). The pages are nbcon
 template without the parts that fetch JavaScript from a CDN (require.js, MathJax, the widget
 manager, mermaid): formulas are drawn to inline SVG with matplotlib's mathtext, images are inlined,
 circuitsvis views carry their own JavaScript (``helpers`` makes circuitsvis inline its bundle instead of
-importing it from unpkg), a widget output keeps only the static picture that
-the course's widgets ship beside themselves, and finished progress bars are left out. ``build/book/index.html`` lists the pages in lesson
-order: lesson 1, its solved workbook, lesson 2, ...
+importing it from unpkg), a widget output keeps only the static picture that the course's widgets ship
+beside themselves, and finished progress bars are left out. ``build/book/index.html`` lists the pages in
+lesson order: lesson 1, its solved workbook, lesson 2, ...
 
 The command exits 1, naming the notebook and the cell, when a notebook raises, and also when a page
 it wrote would need anything from the internet (:func:`check_book`).
@@ -556,7 +556,8 @@ def check_book(out: Path, sources: list[Path], runs: list[NotebookRun] | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to include (default: notebooks/ and solutions/)")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks to include (default: notebooks/ and solutions/)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {relative(DEFAULT_OUT)}")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     args = parser.parse_args(argv)
@@ -574,9 +575,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {problem}")
         for run in runs:
             if not run.ok and run.error.traceback:
-                print(f"\n--- {relative(run.path)}, {run.error} ---\n" + "\n".join(run.error.traceback.splitlines()[-15:]))
+                tail = "\n".join(run.error.traceback.splitlines()[-15:])
+                print(f"\n--- {relative(run.path)}, {run.error} ---\n" + tail)
         return 1
-    print(f"\n✅ {len(runs)} pages in {minutes} min {seconds} s; open {relative(args.out / 'index.html')} in a browser.")
+    print(f"\n✅ {len(runs)} pages in {minutes} min {seconds} s; "
+          f"open {relative(args.out / 'index.html')} in a browser.")
     return 0
 
 

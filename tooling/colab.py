@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-GITHUB_REPO = "mechinterp-course/mechinterp-course"   # owner/name on GitHub: ASSUMED, set it where the course is published
+# owner/name on GitHub: ASSUMED, set it where the course is published
+GITHUB_REPO = "mechinterp-course/mechinterp-course"
 BRANCH = "main"
 CLONE_DIR = "/content/mechinterp-course"               # where the cell clones the course on Colab
 CELL_ID = "colab-setup"

@@ -24,8 +24,8 @@ import json
 import os
 import socket
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 LOG_ENV = "COURSE_NETWORK_GUARD_LOG"
 SITE_DIR = Path(__file__).resolve().parent / "network_guard_site"   # holds the kernel's sitecustomize.py
@@ -83,7 +83,8 @@ def install(log: str | Path) -> None:
     def blocked(call: str, target: object, lookup: bool = False) -> OSError:
         _record(log, call, target)
         if lookup:
-            return socket.gaierror(socket.EAI_NONAME, f"host name lookup blocked by the course's network guard: {target!r}")
+            return socket.gaierror(socket.EAI_NONAME,
+                                   f"host name lookup blocked by the course's network guard: {target!r}")
         return OSError(errno.ENETUNREACH, f"connection blocked by the course's network guard: {target!r}")
 
     def allowed(sock: socket.socket, address: object) -> bool:

@@ -13,10 +13,10 @@ import hashlib
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKSUMS = ROOT / "models" / "SHA256SUMS"
@@ -67,7 +67,8 @@ def check_pins(requirements: Path = ROOT / "requirements.txt",
         if have is None or have.split("+")[0] != version.split("+")[0]:
             wrong.append(f"{name} {have or 'missing'} (pinned {version})")
     detail = f"{len(pins)} pins match" if not wrong else f"{len(wrong)} of {len(pins)} differ: " + ", ".join(wrong[:3])
-    return Check("Packages", not wrong, detail, "run `python3 course.py lab` (it reinstalls .venv from requirements.txt)")
+    return Check("Packages", not wrong, detail,
+                 "run `python3 course.py lab` (it reinstalls .venv from requirements.txt)")
 
 
 def _sha256(path: Path) -> str:
@@ -80,7 +81,8 @@ def _sha256(path: Path) -> str:
 
 def write_checksums(models_dir: Path = ROOT / "models", out: Path = CHECKSUMS) -> None:
     """Write ``sha256sum``-style lines for every file under ``models_dir`` (the file itself excluded)."""
-    files = sorted(p for p in models_dir.rglob("*") if p.is_file() and p.relative_to(models_dir).as_posix() != "SHA256SUMS")
+    files = sorted(p for p in models_dir.rglob("*")
+                   if p.is_file() and p.relative_to(models_dir).as_posix() != "SHA256SUMS")
     out.write_text("".join(f"{_sha256(p)}  {p.relative_to(models_dir).as_posix()}\n" for p in files))
 
 

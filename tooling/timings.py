@@ -143,7 +143,8 @@ def render_body(data: dict) -> str:
         "|---|--:|--:|--:|",
         f"| `course-4l` (bundled) | {cost['course_4l']['params_m']:g} M | {cost['course_4l']['forward_passes']} | "
         f"{cost['course_4l']['seconds']:.2f} s |",
-        f"| GPT-2 small's shape (random weights, `scripts/patching_cost.py`) | {cost['gpt2_small_shape']['params_m']:g} M | "
+        f"| GPT-2 small's shape (random weights, `scripts/patching_cost.py`) | "
+        f"{cost['gpt2_small_shape']['params_m']:g} M | "
         f"{cost['gpt2_small_shape']['forward_passes']} | {cost['gpt2_small_shape']['seconds']:.2f} s |",
         "",
         f"The same sweep takes **{cost['ratio']:g} times** as long on a model of GPT-2 small's size (random "

@@ -45,10 +45,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from train_models import batches, repeat_words, train_step  # noqa: E402
+
 from helpers import corpus  # noqa: E402
 from helpers.evaluation import binary_accuracy, first_token_ids, ioi_logit_diffs, last_token_logits, top1_accuracy  # noqa: E402
 from helpers.models import load_model, load_tokenizer  # noqa: E402
-from train_models import batches, repeat_words, train_step  # noqa: E402
 
 MIX = dict(ioi=0.2, fact=0.15, truth=0.4, review=0.04, repeat=0.03, random_repeat=0.08, short_repeat=0.02,
            narrative=0.08)

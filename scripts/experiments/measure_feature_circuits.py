@@ -28,8 +28,16 @@ from circuit_tracer import attribute  # noqa: E402
 from circuit_tracer.graph import compute_graph_scores, prune_graph  # noqa: E402
 
 from helpers import corpus  # noqa: E402
-from helpers.feature_circuits import (error_share, graph_features, label_features, landmark_prompt,  # noqa: E402
-                                      swap_interventions, swap_success, swap_targets, top_token)
+from helpers.feature_circuits import (  # noqa: E402
+    error_share,
+    graph_features,
+    label_features,
+    landmark_prompt,
+    swap_interventions,
+    swap_success,
+    swap_targets,
+    top_token,
+)
 from helpers.transcoders import load_replacement_model, load_transcoders  # noqa: E402
 
 

@@ -27,8 +27,9 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from helpers.fragility import NOISE_ENV  # noqa: E402
 from notebook_cells import run_lesson  # noqa: E402
+
+from helpers.fragility import NOISE_ENV  # noqa: E402
 
 LESSON = ROOT / "notebooks" / "04_probing.ipynb"
 

@@ -8,7 +8,6 @@ import os
 
 if os.environ.get("COURSE_NETWORK_GUARD_LOG"):
     import importlib.util
-    import sys
 
     _path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "network_guard.py")
     _spec = importlib.util.spec_from_file_location("tooling.network_guard", _path)
