@@ -169,7 +169,8 @@ def _problem(got: Any, want: Any, atol: float, rtol: float, on_case: str = "", p
         if isinstance(want, numbers.Integral) and not isinstance(got, numbers.Integral):
             return f"returned {_kind(got)}{where}, expected an int{on_case}"
         if isinstance(want, numbers.Integral):
-            return None if int(got) == int(want) else f"wrong value{where}{on_case} (got {int(got)})"
+            same = int(got) == int(want)  # type: ignore[call-overload]  # numbers.Integral has __int__
+            return None if same else f"wrong value{where}{on_case} (got {int(got)})"  # type: ignore[call-overload]
         as_tensor = lambda x: torch.tensor(float(x), dtype=torch.float64)  # noqa: E731
         return _tensor_problem(as_tensor(got), as_tensor(want), where, on_case, atol, rtol)
     if isinstance(want, (tuple, list)):
@@ -331,9 +332,9 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
     name = name or getattr(learner_fn, "__name__", "exercise")
     if not callable(learner_fn):
         return report(False, f"{name}: expected a function, got {_kind(learner_fn)}")
-    cases = [c if isinstance(c, Case) else Case(args=tuple(c)) for c in cases]
+    all_cases: list[Case] = [c if isinstance(c, Case) else Case(args=tuple(c)) for c in cases]
     passed: list[tuple[Case, Any]] = []   # the first case, with the reference's output, once the learner passed it
-    for i, case in enumerate(cases):
+    for i, case in enumerate(all_cases):
         label = case.label or f"#{i + 1}"
         want = reference_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
         hooked_before = {id(model) for model in _attached_hooks((case.args, case.kwargs))}
@@ -352,7 +353,7 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
         if left:
             return report(False, f"{name}: you left hooks attached to the model on case '{label}': use "
                                   "model.run_with_hooks(..., fwd_hooks=...), or call model.reset_hooks() when done")
-        options = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
+        options: dict[str, Any] = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
         problem = _diagnose(got, want, [], **options)
         if problem and known_mistakes:  # run the wrong functions only when they can explain a failure
             mistakes = [(output, message) for wrong_fn, message in known_mistakes.values()
@@ -367,7 +368,7 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
                                   ".clone(), or write resid = resid + ... instead of resid += ...")
         if rule_out_on_first_case and not passed:
             passed.append((case, want))
-    return report(True, f"{name}: passed all {len(cases)} case{'s' if len(cases) != 1 else ''}.")
+    return report(True, f"{name}: passed all {len(all_cases)} case{'s' if len(all_cases) != 1 else ''}.")
 
 
 def check_value(learner_value: Any, expected_value: Any, *, name: str, atol: float = 1e-4, rtol: float = 1e-4,

@@ -101,6 +101,7 @@ def ioi_examples(n: int, split: Split = "train", seed: int = 0,
         prompt, slot_spans = fill(template, values)
         io_key, s_key = ("A", "B") if order == "ABBA" else ("B", "A")
         last_word = re.search(r"(\S+)$", prompt)
+        assert last_word is not None, prompt
         spans = {"io": slot_spans[io_key], "s1": slot_spans[s_key], "s2": slot_spans["S"],
                  "end": (last_word.start(), last_word.end())}
         text = f"{prompt} {io}."
@@ -130,6 +131,7 @@ def fact_examples(split: Split = "train", relation: Relation = "city") -> list[E
     for template_id, template in enumerate(templates):
         for subject, city, country in facts:
             attribute = city if relation == "city" else country
+            assert attribute is not None, subject       # every fact of the relation has its attribute
             out.append(_fact(template, subject, attribute, relation, template_id, split,
                              labels={"city": city, "country": country}))
     return out

@@ -61,7 +61,7 @@ def binary_accuracy(model: HookedTransformer, examples: list[corpus.Example], ye
     return (predicted == truth).float().mean().item()
 
 
-def evaluate(model: HookedTransformer, n: int = 200, seed: int = 123) -> dict[str, float]:
+def evaluate(model: HookedTransformer, n: int = 200, seed: int = 123) -> dict[str, float | int | str]:
     """Every behavioural figure of the model-organism issue, on held-out prompt sets."""
     induction, prev_token = induction_and_prev_token_scores(model, n_seqs=50, half_len=25, seed=seed)
     first, second = repeated_sequence_losses(model, n_seqs=50, half_len=25, seed=seed)

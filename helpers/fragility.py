@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import zlib
+from typing import TypeVar
 
 import torch
 
 NOISE_ENV = "COURSE_WEIGHT_NOISE"
 THREADS_ENV = "COURSE_TORCH_THREADS"
+M = TypeVar("M", bound=torch.nn.Module)
 RELATIVE_NOISE = 3e-7          # about 2.5 float32 rounding steps (float32's epsilon is 1.19e-7)
 
 __all__ = ["NOISE_ENV", "THREADS_ENV", "RELATIVE_NOISE", "noise_seed", "perturb_", "perturb_if_asked"]
@@ -38,7 +40,7 @@ def noise_seed() -> int | None:
 
 
 @torch.no_grad()
-def perturb_(module: torch.nn.Module, seed: int, scale: float = RELATIVE_NOISE, tag: str = "") -> torch.nn.Module:
+def perturb_(module: M, seed: int, scale: float = RELATIVE_NOISE, tag: str = "") -> M:
     """Multiply every floating-point parameter of ``module`` in place by ``1 + scale * N(0, 1)``.
 
     The noise of a parameter depends only on ``seed``, ``tag`` and the parameter's name, so the same
@@ -53,7 +55,7 @@ def perturb_(module: torch.nn.Module, seed: int, scale: float = RELATIVE_NOISE, 
     return module
 
 
-def perturb_if_asked(module: torch.nn.Module, tag: str) -> torch.nn.Module:
+def perturb_if_asked(module: M, tag: str) -> M:
     """:func:`perturb_` with the seed of ``COURSE_WEIGHT_NOISE``; ``module`` unchanged when it is unset."""
     seed = noise_seed()
     return module if seed is None else perturb_(module, seed, tag=tag)

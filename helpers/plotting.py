@@ -10,13 +10,14 @@ import base64
 import io
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from jaxtyping import Float
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from torch import Tensor
 
 __all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code"]
@@ -49,8 +50,8 @@ def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str =
         vmin, vmax = (-limit if vmin is None else vmin), (limit if vmax is None else vmax)
     image = ax.imshow(values, cmap=cmap or "Blues", vmin=vmin, vmax=vmax, aspect="auto")
     ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label=cbar_label or None)
-    ax.set_xticks(range(n_cols), xticklabels if xticklabels is not None else range(n_cols))
-    ax.set_yticks(range(n_rows), yticklabels if yticklabels is not None else range(n_rows))
+    ax.set_xticks(range(n_cols), list(xticklabels) if xticklabels is not None else [str(i) for i in range(n_cols)])
+    ax.set_yticks(range(n_rows), list(yticklabels) if yticklabels is not None else [str(i) for i in range(n_rows)])
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if annotate and values.size <= 400:
         low, high = image.get_clim()
@@ -174,7 +175,7 @@ def attention_viewer(patterns: Float[Tensor, "layer head_index query_pos key_pos
         plt.show()
         return
     # One output with two forms: front ends that run widgets show the selector, others the picture.
-    figure = attention_plot(patterns[layer, head], str_tokens, f"layer {layer}, head {head}").figure
+    figure = cast(Figure, attention_plot(patterns[layer, head], str_tokens, f"layer {layer}, head {head}").figure)
     png = io.BytesIO()
     figure.savefig(png, format="png", bbox_inches="tight")
     plt.close(figure)
