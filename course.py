@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".course-installed"
 PINNED_FILES = ("requirements.txt", "pyproject.toml")
+DEV_REQUIREMENTS = "requirements-dev.txt"
+DEV_STAMP = VENV / ".course-dev-installed"
 
 
 def venv_python() -> Path:
@@ -47,8 +49,11 @@ def run(cmd: list[str | Path], **kwargs) -> int:
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
 
 
-def ensure_environment() -> Path:
-    """Create ``.venv`` and install the pins unless it is already up to date."""
+def ensure_environment(dev: bool = False) -> Path:
+    """Create ``.venv`` and install the pins unless it is already up to date.
+
+    With ``dev`` (the test command), ``requirements-dev.txt`` too: the linter and the type checker.
+    """
     if sys.version_info[:2] != (3, 11):
         print(f"⚠️  The course is pinned and tested on Python 3.11; this is {sys.version.split()[0]}.")
     python = venv_python()
@@ -58,7 +63,7 @@ def ensure_environment() -> Path:
             sys.exit("Could not create .venv: is the 'venv' module installed (apt install python3-venv)?")
     if STAMP.exists() and STAMP.read_text().strip() == requirements_digest():
         print("Environment .venv is up to date.", flush=True)
-        return python
+        return ensure_dev_tools(python) if dev else python
     started = time.time()
     print("Installing the pinned packages (a few minutes the first time) ...", flush=True)
     if run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"]) != 0:
@@ -67,6 +72,18 @@ def ensure_environment() -> Path:
         sys.exit("pip could not install the course helpers (pip install -e .).")
     STAMP.write_text(requirements_digest() + "\n")
     print(f"Environment ready in {time.time() - started:.0f} s.", flush=True)
+    return ensure_dev_tools(python) if dev else python
+
+
+def ensure_dev_tools(python: Path) -> Path:
+    """Install ``requirements-dev.txt`` (ruff, mypy) into ``.venv`` unless that is already done."""
+    digest = hashlib.sha256((ROOT / DEV_REQUIREMENTS).read_bytes()).hexdigest()
+    if DEV_STAMP.exists() and DEV_STAMP.read_text().strip() == digest:
+        return python
+    print(f"Installing the test tools ({DEV_REQUIREMENTS}) ...", flush=True)
+    if run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r", DEV_REQUIREMENTS]) != 0:
+        sys.exit(f"pip could not install {DEV_REQUIREMENTS}; see the error above.")
+    DEV_STAMP.write_text(digest + "\n")
     return python
 
 
@@ -239,7 +256,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    python = ensure_environment()
+    python = ensure_environment(dev=argv[0] in ("test", "fragility"))
     return commands[argv[0]](python, argv[1:])
 
 
