@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,7 +301,7 @@ def _short(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: list[Case | tuple], *,
+def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: Sequence[Case | tuple], *,
                    name: str | None = None, atol: float = 1e-4, rtol: float = 1e-4,
                    known_mistakes: dict[str, tuple[Callable[..., Any], str]] | None = None,
                    compare: Callable[[Any, Any], bool] | None = None, hint: str = "",
