@@ -17,10 +17,11 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from notebook_cells import run_lesson, workbook_check_tests  # noqa: E402
 from transformer_lens.utils import get_act_name  # noqa: E402
 
 from helpers import lesson3  # noqa: E402
-from notebook_cells import run_lesson, workbook_check_tests  # noqa: E402
+from helpers.models import cached_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "03_activation_patching_circuits.ipynb"
@@ -30,7 +31,8 @@ CHECKS = {name: getattr(lesson3, f"check_{name}") for name in EXERCISES}
 
 
 # ============================================================================ part 1: the checks
-test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, lesson3, EXERCISES)
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+    NAME, lesson3, EXERCISES)
 
 
 # --- exercise 1: logit_diff
@@ -107,7 +109,8 @@ def _head_in_place(model, corrupted_tokens, clean_cache, layer, head, metric):
 
 def _head_no_item(model, corrupted_tokens, clean_cache, layer, head, metric):
     return metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=[(
-        get_act_name("z", layer), lambda z, hook: z.index_copy_(2, torch.tensor([head]), clean_cache[hook.name][:, :, [head]]))]))
+        get_act_name("z", layer),
+        lambda z, hook: z.index_copy_(2, torch.tensor([head]), clean_cache[hook.name][:, :, [head]]))]))
 
 
 # --- exercise 4: run_with_mean_ablation
@@ -133,7 +136,7 @@ def _ablate(mode):
 # --- exercise 5: circuit_faithfulness
 def _faith(mode):
     def learner(model, tokens, answer_tokens, circuit, means):
-        heads = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
+        heads = [(layer, h) for layer in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
         outside = [h for h in heads if h not in circuit]
         chosen = list(circuit) if mode == "ablate_circuit" else outside
         clean = lesson3.logit_diff(model(tokens), answer_tokens)
@@ -180,60 +183,51 @@ def _attr(mode):
                 delta = clean_cache[name] - acts[name]
             term = grads[name] if mode == "no_delta" else delta * grads[name]
             out[layer] = term.abs().sum((0, 1, 3)) if mode == "abs" else term.sum((0, 1, 3))
+            if mode == "abs_sum":                        # the size of each head's effect, its sign dropped
+                out[layer] = out[layer].abs()
         model.zero_grad(set_to_none=True)
         return out
     return learner
 
 
-WRONG_ANSWERS = {
-    "logit_diff": [
-        (_ld(sign=-1), ["the sign is flipped"]),
-        (_ld(reduce="none"), ["one number per prompt", "mean over the batch"]),
-        (_ld(reduce="sum"), ["you summed over the batch"]),
-        (_ld(position=None), ["averaged over every position", "logits[:, -1]"]),
-        (_ld(position=0), ["position 0 (the BOS token)"]),
-        (_ld(probs=True), ["you compared probabilities"]),
-        (_ld(swap_index=True), ["logit_diff"]),
-    ],
-    "patch_residual_by_layer_pos": [
-        (_sweep("resid_post"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
-        (_sweep("resid_mid"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
-        (_sweep(upto=True), ["every position up to p"]),
-        (_sweep(index_batch=True), ["patch_residual_by_layer_pos"]),
-        (_sweep_transposed, ["shape"]),
-        (_sweep_wrong_on_the_course_model, ["wrong values on case '4-layer model"]),
-    ],
-    "patch_head_output": [
-        (_head("all_heads"), ["every head of the layer"]),
-        (_head("last"), ["the last position only"]),
-        (_head("position"), ["you indexed a position, not a head"]),
-        (_head_no_item, ["expected a number", ".item()"]),
-    ],
-    "run_with_mean_ablation": [
-        (_ablate("zero"), ["you zero-ablated"]),
-        (_ablate("pos_mean"), ["averaged over positions"]),
-        (_ablate("position"), ["you indexed a position, not a head"]),
-        (_ablate("whole_layer"), ["run_with_mean_ablation"]),
-    ],
-    "circuit_faithfulness": [
-        (_faith("ablate_circuit"), ["you ablated the circuit's heads"]),
-        (_faith("raw"), ["divide it by the clean run's"]),
-        (_faith("inverted"), ["upside down"]),
-        (_faith("lost"), ["the share that was lost"]),
-        (_faith("zero_ablation"), ["circuit_faithfulness"]),
-    ],
-    "attribution_patch_heads": [
-        (_attr("flipped"), ["the sign is flipped"]),
-        (_attr("clean_grad"), ["gradient on the clean run"]),
-        (_attr("abs"), ["absolute values"]),
-        (_attr("no_delta"), ["summed the gradient alone"]),
-    ],
-}
-CASES = [(name, fn, parts) for name, answers in WRONG_ANSWERS.items() for fn, parts in answers]
+WRONG_ANSWERS = [
+    ("logit_diff", _ld(sign=-1), ["the sign is flipped"]),
+    ("logit_diff", _ld(reduce="none"), ["one number per prompt", "mean over the batch"]),
+    ("logit_diff", _ld(reduce="sum"), ["you summed over the batch"]),
+    ("logit_diff", _ld(position=None), ["averaged over every position", "logits[:, -1]"]),
+    ("logit_diff", _ld(position=0), ["position 0 (the BOS token)"]),
+    ("logit_diff", _ld(probs=True), ["you compared probabilities"]),
+    ("logit_diff", _ld(swap_index=True), ["logit_diff"]),
+    ("patch_residual_by_layer_pos", _sweep("resid_post"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
+    ("patch_residual_by_layer_pos", _sweep("resid_mid"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
+    ("patch_residual_by_layer_pos", _sweep(upto=True), ["every position up to p"]),
+    ("patch_residual_by_layer_pos", _sweep(index_batch=True), ["patch_residual_by_layer_pos"]),
+    ("patch_residual_by_layer_pos", _sweep_transposed, ["shape"]),
+    ("patch_residual_by_layer_pos", _sweep_wrong_on_the_course_model, ["wrong values on case '4-layer model"]),
+    ("patch_head_output", _head("all_heads"), ["every head of the layer"]),
+    ("patch_head_output", _head("last"), ["the last position only"]),
+    ("patch_head_output", _head("position"), ["you indexed a position, not a head"]),
+    ("patch_head_output", _head_no_item, ["expected a number", ".item()"]),
+    ("run_with_mean_ablation", _ablate("zero"), ["you zero-ablated"]),
+    ("run_with_mean_ablation", _ablate("pos_mean"), ["averaged over positions"]),
+    ("run_with_mean_ablation", _ablate("position"), ["you indexed a position, not a head"]),
+    ("run_with_mean_ablation", _ablate("whole_layer"), ["run_with_mean_ablation"]),
+    ("circuit_faithfulness", _faith("ablate_circuit"), ["you ablated the circuit's heads"]),
+    ("circuit_faithfulness", _faith("raw"), ["divide it by the clean run's"]),
+    ("circuit_faithfulness", _faith("inverted"), ["upside down"]),
+    ("circuit_faithfulness", _faith("lost"), ["the share that was lost"]),
+    ("circuit_faithfulness", _faith("zero_ablation"), ["circuit_faithfulness"]),
+    ("attribution_patch_heads", _attr("flipped"), ["the sign is flipped"]),
+    ("attribution_patch_heads", _attr("clean_grad"), ["gradient on the clean run"]),
+    ("attribution_patch_heads", _attr("abs"), ["absolute values"]),
+    ("attribution_patch_heads", _attr("no_delta"), ["summed the gradient alone"]),
+    ("attribution_patch_heads", _attr("abs_sum"), ["absolute values"]),
+]
 
 
-@pytest.mark.parametrize(("name", "learner", "parts"), CASES,
-                         ids=[f"{name}-{i}" for name, answers in WRONG_ANSWERS.items() for i in range(len(answers))])
+@pytest.mark.parametrize(("name", "learner", "parts"), WRONG_ANSWERS,
+                         ids=[f"{name}-{[n for n, _, _ in WRONG_ANSWERS[:i]].count(name)}"
+                              for i, (name, _, _) in enumerate(WRONG_ANSWERS)])
 def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, capsys) -> None:
     result = CHECKS[name](learner)
     assert not result.passed, f"{name} accepted a wrong answer"
@@ -257,7 +251,8 @@ def test_a_wrong_sweep_is_judged_within_twice_the_time_of_a_right_one(capsys) ->
     check = CHECKS["patch_residual_by_layer_pos"]
     check(lesson3.patch_residual_by_layer_pos)                        # builds the cached cases
     right = min(_seconds(check, lesson3.patch_residual_by_layer_pos)[0] for _ in range(2))
-    for i, (fn, _) in enumerate(WRONG_ANSWERS["patch_residual_by_layer_pos"]):
+    sweeps = [fn for name, fn, _ in WRONG_ANSWERS if name == "patch_residual_by_layer_pos"]
+    for i, fn in enumerate(sweeps):
         seconds, passed = _seconds(check, fn)
         if seconds > 2 * right + 0.5:                                 # a busy machine: time it once more
             seconds, passed = min(seconds, _seconds(check, fn)[0]), passed
@@ -269,8 +264,9 @@ def test_right_answer_written_differently_passes() -> None:
 
 
 def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
-    assert set(WRONG_ANSWERS) == set(EXERCISES)
-    assert all(len(answers) >= 3 for answers in WRONG_ANSWERS.values())
+    names = [name for name, _, _ in WRONG_ANSWERS]
+    assert set(names) == set(EXERCISES)
+    assert all(names.count(name) >= 3 for name in EXERCISES)
 
 
 def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
@@ -278,7 +274,7 @@ def test_checks_leave_no_hooks_and_no_grad_mode_behind() -> None:
     for name in EXERCISES:
         CHECKS[name](getattr(lesson3, name))
     assert torch.is_grad_enabled() == grad_enabled
-    model = lesson3._model("course-4l")
+    model = cached_model("course-4l")
     assert not any(hp.fwd_hooks or hp.bwd_hooks for hp in model.hook_dict.values())
 
 
@@ -377,7 +373,8 @@ def test_claim_one_head_stands_out(lesson) -> None:
     assert lesson["top_heads"][:2] == [(0, 4), (0, 3)]
     assert 0.4 < head_patch[0, 4] < 0.7
     assert 0 < head_patch[0, 3] < 0.2
-    rest = [head_patch[l, h].abs().item() for l in range(4) for h in range(8) if (l, h) not in [(0, 4), (0, 3)]]
+    rest = [head_patch[layer, h].abs().item() for layer in range(4) for h in range(8)
+            if (layer, h) not in [(0, 4), (0, 3)]]
     assert max(rest) < 0.08
 
 
@@ -431,12 +428,12 @@ def test_claim_circuit_holds_on_held_out_templates_and_names_first(lesson) -> No
     held_out = [r for name, r in results.items() if name.startswith(("found on", "held-out"))]
     assert len(held_out) == 4
     for r in held_out:
-        assert r["faithfulness"] >= 1.0 and r["head_0_4_on_s2"] > 0.85 and r["io_above_s"] > 0.95
+        assert r.faithfulness >= 1.0 and r.attention["s2"] > 0.85 and r.io_above_s > 0.95
     found_on = next(r for name, r in results.items() if name.startswith("found on"))
     names_first = next(r for name, r in results.items() if name.startswith("names first"))
-    assert names_first["io_above_s"] == 1.0 and names_first["faithfulness"] >= 1.0     # "on every prompt"
-    assert names_first["logit_diff"] > 0.8 * found_on["logit_diff"]     # "about as large as on the template ..."
-    assert names_first["head_0_4_on_s2"] > 0.9
+    assert names_first.io_above_s == 1.0 and names_first.faithfulness >= 1.0     # "on every prompt"
+    assert names_first.logit_diff > 0.8 * found_on.logit_diff     # "about as large as on the template ..."
+    assert names_first.attention["s2"] > 0.9
 
 
 def test_claim_every_template_puts_the_subject_last_before_the_end() -> None:
@@ -449,7 +446,7 @@ def test_subject_acts_first_family_is_outside_the_corpus_and_every_word_is_known
     import warnings
 
     from helpers import corpus_data
-    model = lesson3._model("course-4l")
+    model = cached_model("course-4l")
     assert not set(lesson3.SUBJECT_ACTS_FIRST) & set(corpus_data.IOI_ACTIONS)
     for order in ("ABBA", "BABA"):
         with warnings.catch_warnings():
@@ -472,11 +469,11 @@ def test_subject_acts_first_family_is_outside_the_corpus_and_every_word_is_known
         assert not (corrupted_names[:, :, None] == data.answer_tokens[:, None, :]).any()   # [batch, 4, 2]
         assert [ex.labels["action"] for ex in data.examples[:6]] == lesson3.SUBJECT_ACTS_FIRST
     with pytest.raises(ValueError, match="different lengths"):
-        lesson3.ioi_template_patching_data(model, ["[S] helped [IO] and gave a [OBJECT] to", "[S] gave [IO] a [OBJECT] to"],
-                                           n=4)
+        lesson3.ioi_template_patching_data(
+            model, ["[S] helped [IO] and gave a [OBJECT] to", "[S] gave [IO] a [OBJECT] to"], n=4)
 
 
-def _subject_acts_first(lesson, order: str) -> dict:
+def _subject_acts_first(lesson, order: str) -> lesson3.FamilyMetrics:
     return next(r for name, r in lesson["family_results"].items()
                 if name.startswith("subject acts on the IO first") and name.endswith(f"({order})"))
 
@@ -484,7 +481,8 @@ def _subject_acts_first(lesson, order: str) -> dict:
 def test_claim_outside_the_corpus_one_prompt_gets_the_subject(lesson) -> None:
     model = lesson["model"]
     probs = lesson["example_logits"][0, -1].softmax(-1)
-    assert model.to_string(probs.argmax()) == " John" and round(probs.max().item(), 2) == 1.00   # "John with probability 1.00"
+    # "John with probability 1.00"
+    assert model.to_string(probs.argmax()) == " John" and round(probs.max().item(), 2) == 1.00
     tokens = lesson["example_tokens"]
     second_mary = max(i for i, t in enumerate(tokens) if t == " Mary")
     pattern = lesson["example_cache"]["pattern", 0][0, 4, -1]
@@ -493,34 +491,35 @@ def test_claim_outside_the_corpus_one_prompt_gets_the_subject(lesson) -> None:
 
 def test_claim_outside_the_corpus_the_circuit_follows_the_last_name(lesson) -> None:
     found_on = next(r for name, r in lesson["family_results"].items() if name.startswith("found on"))
-    assert round(found_on["circuit_logit_diff"], 1) == 11.9
+    assert round(found_on.circuit_logit_diff, 1) == 11.9
     for order in ("ABBA", "BABA"):
         r = _subject_acts_first(lesson, order)
-        assert r["prompts"] == 48
-        assert round(r["head_0_4_on_io2"], 1) == 0.8 and abs(r["head_0_4_on_s2"] - 0.1) < 0.05   # "IO2 (0.8) ... S2 (0.1)"
-        assert -found_on["circuit_logit_diff"] < r["circuit_logit_diff"] < -9    # "by more than 9, almost as firmly"
+        assert r.prompts == 48
+        assert round(r.attention["io2"], 1) == 0.8 and abs(r.attention["s2"] - 0.1) < 0.05   # "IO2 (0.8) ... S2 (0.1)"
+        assert -found_on.circuit_logit_diff < r.circuit_logit_diff < -9    # "by more than 9, almost as firmly"
     abba, baba = (lesson["shortcut_data"][order] for order in ("ABBA", "BABA"))
     # "the same names, places and objects; only the opening's order differs"
     same = ("io", "s", "place", "object", "action")
-    assert [[ex.labels[k] for k in same] for ex in abba.examples] == [[ex.labels[k] for k in same] for ex in baba.examples]
+    assert ([[ex.labels[k] for k in same] for ex in abba.examples]
+            == [[ex.labels[k] for k in same] for ex in baba.examples])
     assert (abba.answer_tokens == baba.answer_tokens).all()
 
 
 def test_claim_outside_the_corpus_io_first_the_model_is_wrong_on_every_prompt(lesson) -> None:
     r = _subject_acts_first(lesson, "ABBA")
-    assert r["io_above_s"] == 0.0 and r["s_top1"] == 1.0                  # "the subject is its top prediction on all 48"
-    assert round(r["logit_diff"], 1) == -8.0
-    assert round(r["circuit_logit_diff"], 1) == -9.4 and round(r["faithfulness"], 2) == 1.18
-    assert round(r["removed_logit_diff"], 1) == -3.5
+    assert r.io_above_s == 0.0 and r.s_top1 == 1.0                  # "the subject is its top prediction on all 48"
+    assert round(r.logit_diff, 1) == -8.0
+    assert round(r.circuit_logit_diff, 1) == -9.4 and round(r.faithfulness, 2) == 1.18
+    assert round(r.removed_logit_diff, 1) == -3.5
 
 
 def test_claim_outside_the_corpus_subject_first_right_but_not_thanks_to_the_circuit(lesson) -> None:
     found_on = next(r for name, r in lesson["family_results"].items() if name.startswith("found on"))
     r = _subject_acts_first(lesson, "BABA")
-    assert round(r["io_above_s"] * r["prompts"]) == 41 and round(r["io_above_s"], 2) == 0.85   # "41 prompts of 48 (85%)"
-    assert round(r["logit_diff"], 1) == 2.8 and round(found_on["logit_diff"], 1) == 10.2
-    assert round(r["removed_logit_diff"], 1) == 5.9
-    assert r["circuit_logit_diff"] < 0 and r["faithfulness"] < 0
+    assert round(r.io_above_s * r.prompts) == 41 and round(r.io_above_s, 2) == 0.85   # "41 prompts of 48 (85%)"
+    assert round(r.logit_diff, 1) == 2.8 and round(found_on.logit_diff, 1) == 10.2
+    assert round(r.removed_logit_diff, 1) == 5.9
+    assert r.circuit_logit_diff < 0 and r.faithfulness < 0
 
 
 def test_claim_sentence_initial_name_has_no_leading_space(lesson) -> None:
@@ -567,12 +566,11 @@ def test_claim_part_two_interventions(lesson) -> None:
 
 
 def test_claim_part_two_error_nodes_and_ioi(lesson) -> None:
-    from helpers import feature_circuits as fc
-    assert round(fc.error_share(lesson["graph"]), 2) == 0.31
+    assert round(lesson3.error_share(lesson["graph"]), 2) == 0.31
     assert round(lesson["replacement_score"], 2) == 0.64 and lesson["biggest"] == (3, lesson["graph"].n_pos - 1)
     ioi_graph, labels = lesson["ioi_graph"], lesson["labels"]
     assert [t.token_str for t in ioi_graph.logit_targets] == [" Mary"]
-    assert len(lesson["ioi_kept"]) == 34 and round(fc.error_share(ioi_graph), 2) == 0.52
+    assert len(lesson["ioi_kept"]) == 34 and round(lesson3.error_share(ioi_graph), 2) == 0.52
     at_end = [labels(layer, feature) for _, layer, pos, feature in lesson["ioi_kept"] if pos == ioi_graph.n_pos - 1]
     assert len(at_end) == 22 and at_end.count("IO name: (any)") == 19
     assert not any("Mary" in name for name in at_end)

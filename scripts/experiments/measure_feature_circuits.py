@@ -8,7 +8,7 @@ graph on the bundled replacement model, prunes it (node threshold 0.8, edge thre
 records: whether a kept feature's ground-truth label is the landmark's city or the landmark itself;
 the graph's size before and after pruning; the share of the top logit's direct input carried by
 error nodes; and whether the swap intervention (``swap_interventions``: the landmark's city off, another
-city on) moves the top prediction to the injected city. ``tests/test_feature_circuits.py`` asserts
+city on) moves the top prediction to the injected city. ``tests/test_lesson3_feature_circuits.py`` asserts
 the same figures on the committed transcoders.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from circuit_tracer import attribute  # noqa: E402
 from circuit_tracer.graph import compute_graph_scores, prune_graph  # noqa: E402
 
 from helpers import corpus  # noqa: E402
-from helpers.feature_circuits import (  # noqa: E402
+from helpers.lesson3 import (  # noqa: E402
     error_share,
     graph_features,
     label_features,

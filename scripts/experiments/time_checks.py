@@ -8,7 +8,7 @@
 
 The course promises that a check answers a wrong attempt within twice the time it takes to pass.
 For each check this prints the time the reference takes to pass, then the time of each wrong answer
-of the tests (``tests/test_lesson<N>.py``, ``tests/test_feature_circuits.py``) and its ratio to it,
+of the tests (``tests/test_lesson<N>.py``, ``tests/test_lesson3_feature_circuits.py``) and its ratio to it,
 flagging those over twice the reference's time plus 0.5 s (timer noise: most checks take milliseconds).
 Each check runs once on the reference first, unmeasured, so that the cases it builds once per process
 (models, caches, seeded data) are not counted against either.
@@ -40,15 +40,12 @@ def _marked(test) -> list:
 
 def lesson_wrong_answers(which: str) -> tuple[object, dict[str, list], dict[str, tuple]]:
     """(module of the checks, {exercise: [wrong answers]}, {exercise: extra arguments of its check})."""
-    if which in ("1", "4"):
-        tests = __import__(f"test_lesson{which}")
+    if which in ("1", "3", "4", "circuits"):
+        tests = __import__("test_lesson3_feature_circuits" if which == "circuits" else f"test_lesson{which}")
         answers: dict[str, list] = {}
         for name, learner, _ in tests.WRONG_ANSWERS:
             answers.setdefault(name, []).append(learner)
-        return getattr(tests, f"lesson{which}"), answers, {}
-    if which == "3":
-        tests = __import__("test_lesson3")
-        return tests.lesson3, {name: [fn for fn, _ in pairs] for name, pairs in tests.WRONG_ANSWERS.items()}, {}
+        return getattr(tests, "lesson3" if which == "circuits" else f"lesson{which}"), answers, {}
     if which == "2":
         tests = __import__("test_lesson2")
         by_test = {"toy_model_forward": "toy_forward", "toy_model_loss": "toy_loss", "sae_forward": "sae_forward",
@@ -58,10 +55,6 @@ def lesson_wrong_answers(which: str) -> tuple[object, dict[str, list], dict[str,
         answers = {name: [fn for fn in _marked(getattr(tests, f"test_{short}_rejects")) if callable(fn)]
                    for name, short in by_test.items()}
         return tests.lesson2, answers, {"run_with_clamp": tests._course_model_and_sae()}
-    if which == "circuits":
-        tests = __import__("test_feature_circuits")
-        answers = {name: _marked(getattr(tests, f"test_{name}_mistakes")) for name in tests.EXERCISES}
-        return tests.fc, answers, {}
     raise SystemExit(f"unknown lesson {which!r}: choose 1, 2, 3, 4 or circuits")
 
 

@@ -1,10 +1,10 @@
-"""Lesson 3, part two: transcoders, circuit-tracer's graphs, the four checks, and the issue's targets.
+"""Lesson 3, part two: transcoders, circuit-tracer's graphs, the checks of exercises 7 to 10, and the issue's targets.
 
 - The committed transcoders load into circuit-tracer offline, and the replacement model with its
   error terms computes exactly what the model computes.
 - The exercise references reproduce circuit-tracer's own adjacency entries and influence.
 - Every check passes the reference and the solved workbook, and rejects the generated stub and
-  plausible wrong answers with their own message.
+  the plausible wrong answers of ``WRONG_ANSWERS`` with their own message.
 - On the committed files: the syllabus's graph is built in at most 30 s; on at least 80% of the
   landmarks the pruned graph holds a feature labelled with the landmark's city or the landmark; the
   swap moves the answer to the injected city on at least 80% of landmarks (44 of 46).
@@ -15,17 +15,18 @@ import json
 import time
 from pathlib import Path
 
+import measure_feature_circuits
 import pytest
 import torch
 from circuit_tracer import attribute
 from circuit_tracer.graph import compute_node_influence
+from notebook_cells import workbook_check_tests
 
-import measure_feature_circuits
-from helpers import feature_circuits as fc
-from tooling import network_guard
+from helpers import corpus_data, lesson3
+from helpers.lesson3 import cases
 from helpers.models import load_model
 from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_transcoders, training_record
-from notebook_cells import workbook_check_tests
+from tooling import network_guard
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "03_activation_patching_circuits.ipynb"
@@ -34,12 +35,12 @@ EXERCISES = ["feature_logit_attribution", "feature_edge", "node_influence", "swa
 
 @pytest.fixture(scope="module")
 def replacement():
-    return fc._replacement()
+    return cases.replacement_model()
 
 
 @pytest.fixture(scope="module")
 def labels():
-    return fc._labels()
+    return cases.feature_labels()
 
 
 # ============================================================================ the files and the loader
@@ -78,49 +79,50 @@ def test_the_network_guard_sees_a_hub_call(tmp_path) -> None:
     """The test above can fail: a real hub download under the same guard is caught."""
     import huggingface_hub
 
-    with network_guard.blocking(tmp_path / "blocked.jsonl") as log:
-        with pytest.raises(Exception):
-            huggingface_hub.hf_hub_download("course-network-guard/probe", "config.json",
-                                            cache_dir=tmp_path / "hub")
+    with network_guard.blocking(tmp_path / "blocked.jsonl") as log, pytest.raises(Exception):  # noqa: B017 - whatever the hub client raises once refused
+        huggingface_hub.hf_hub_download("course-network-guard/probe", "config.json",
+                                        cache_dir=tmp_path / "hub")
     assert any("huggingface.co" in attempt["target"] for attempt in network_guard.read_log(log))
 
 
 # ============================================================================ references = circuit-tracer
 def test_exercise_references_match_circuit_tracers_adjacency() -> None:
     # exercise 1: the five most active last-layer features at the last position of two graphs
-    for prompt in fc._CHECK_PROMPTS[:2]:
-        graph, cache = fc._graph(prompt)
-        kinds = fc.node_kinds(graph)
+    for prompt in cases.CHECK_PROMPTS[:2]:
+        graph, cache = cases.check_graph(prompt)
+        kinds = lesson3.node_kinds(graph)
         values = graph.activation_values[graph.selected_features]
-        last = sorted([f for f in fc.graph_features(graph) if f[1] == 3 and f[2] == graph.n_pos - 1],
+        last = sorted([f for f in lesson3.graph_features(graph) if f[1] == 3 and f[2] == graph.n_pos - 1],
                       key=lambda f: -values[f[0]])[:5]
         assert last, "no last-layer feature at the last position"
-        for node, layer, pos, feature in last:
-            mine = fc.feature_logit_attribution(values[node].item(), fc._replacement().transcoders[layer].W_dec[feature],
-                                                cache["ln_final.hook_scale"][0, -1].item(), fc._replacement().unembed.W_U,
-                                                graph.logit_targets[0].vocab_idx)
-            assert mine == pytest.approx(graph.adjacency_matrix[kinds["logits"].start, node].item(), rel=1e-3, abs=1e-5)
+        replacement = cases.replacement_model()
+        for node, layer, _, feature in last:
+            mine = lesson3.feature_logit_attribution(
+                values[node].item(), replacement.transcoders[layer].W_dec[feature],
+                cache["ln_final.hook_scale"][0, -1].item(), replacement.unembed.W_U, graph.logit_targets[0].vocab_idx)
+            assert mine == pytest.approx(graph.adjacency_matrix[kinds.logits.start, node].item(), rel=1e-3, abs=1e-5)
     # exercise 2: every adjacent-layer pair of one graph
-    graph, cache = fc._graph(fc._CHECK_PROMPTS[2])
+    graph, cache = cases.check_graph(cases.CHECK_PROMPTS[2])
     values = graph.activation_values[graph.selected_features]
-    features = fc.graph_features(graph)
+    features = lesson3.graph_features(graph)
     pairs = [(s, t) for s in features for t in features if t[1] == s[1] + 1 and t[2] >= s[2]][::97][:40]
     assert len(pairs) >= 20
     for (sn, sl, sp, sf), (tn, tl, tp, tf) in pairs:
-        block = fc._replacement().blocks[tl]
-        mine = fc.feature_edge(values[sn] * fc._replacement().transcoders[sl].W_dec[sf], sp,
-                               fc._replacement().transcoders[tl].W_enc[tf], tp, cache["pattern", tl][0],
-                               cache[f"blocks.{tl}.ln1.hook_scale"][0], block.attn.W_V, block.attn.W_O)
+        block = replacement.blocks[tl]
+        mine = lesson3.feature_edge(values[sn] * replacement.transcoders[sl].W_dec[sf], sp,
+                                    replacement.transcoders[tl].W_enc[tf], tp, cache["pattern", tl][0],
+                                    cache[f"blocks.{tl}.ln1.hook_scale"][0], block.attn.W_V, block.attn.W_O)
         assert mine == pytest.approx(graph.adjacency_matrix[tn, sn].item(), rel=1e-3, abs=1e-5)
 
 
 def test_node_influence_is_circuit_tracers() -> None:
-    for case in fc._influence_cases():
-        assert torch.allclose(fc.node_influence(*case.args), compute_node_influence(*case.args), atol=1e-6)
+    for case in cases.influence_cases():
+        assert torch.allclose(lesson3.node_influence(*case.args), compute_node_influence(*case.args), atol=1e-6)
 
 
 # ============================================================================ the checks
-test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, fc, EXERCISES)
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+    NAME, lesson3, EXERCISES)
 
 
 def _logit(center=True, scale=True, demean=True, activation=True):
@@ -130,18 +132,6 @@ def _logit(center=True, scale=True, demean=True, activation=True):
         x = x / s if scale else x
         return float(x @ (W_U[:, token] - W_U.mean(1) if demean else W_U[:, token]))
     return learner
-
-
-@pytest.mark.parametrize("learner, message", [
-    (_logit(center=False), "centre it first"),
-    (_logit(scale=False), "final_scale"),
-    (_logit(demean=False), "demeaned logit"),
-    (_logit(activation=False), "activation"),
-    (lambda a, v, s, W_U, token: float(a * v @ W_U[:, token]), "Hint"),       # every step missing
-])
-def test_feature_logit_attribution_mistakes(learner, message) -> None:
-    result = fc.check_feature_logit_attribution(learner)
-    assert not result.passed and message in result.message, result.message
 
 
 def _edge(residual=True, heads=True, transpose=False, scale=True, center=True, always_residual=False):
@@ -155,19 +145,6 @@ def _edge(residual=True, heads=True, transpose=False, scale=True, center=True, a
                 total += float(w[h] * (x @ W_V[h] @ W_O[h] @ e))
         return total
     return learner
-
-
-@pytest.mark.parametrize("learner, message", [
-    (_edge(heads=False), "only the residual path"),
-    (_edge(residual=False), "straight along the residual stream"),
-    (_edge(transpose=True), "pattern[:, target_pos, source_pos]"),
-    (_edge(scale=False), "ln1_scale"),
-    (_edge(center=False), "centres"),
-    (_edge(always_residual=True), "feature_edge"),
-])
-def test_feature_edge_mistakes(learner, message) -> None:
-    result = fc.check_feature_edge(learner)
-    assert not result.passed and message in result.message, result.message
 
 
 def _influence(absolute=True, normalize=True, depth=None, include=False):
@@ -184,18 +161,6 @@ def _influence(absolute=True, normalize=True, depth=None, include=False):
     return learner
 
 
-@pytest.mark.parametrize("learner, message", [
-    (_influence(absolute=False), "absolute"),
-    (_influence(normalize=False), "normalise each row"),
-    (_influence(depth=1), "every length"),
-    (_influence(include=True), "start the sum"),
-    (lambda adjacency, w: w @ adjacency.abs(), "node_influence"),
-])
-def test_node_influence_mistakes(learner, message) -> None:
-    result = fc.check_node_influence(learner)
-    assert not result.passed and message in result.message, result.message
-
-
 def _swap(off=True, on=True, strength=20.0, position=-1, hard_coded=False):
     def learner(labels, activations, source_city, target_city):
         if hard_coded:
@@ -203,25 +168,53 @@ def _swap(off=True, on=True, strength=20.0, position=-1, hard_coded=False):
         pos = activations.shape[1] - 1 if position == -1 else position
         out = []
         if off:
-            out += [(l, pos, f, 0.0) for l, f in fc.city_features(labels, source_city)]
+            out += [(layer, pos, f, 0.0) for layer, f in lesson3.city_features(labels, source_city)]
         if on:
-            out += [(l, pos, f, strength * labels.score[l, f].item()) for l, f in fc.city_features(labels, target_city)]
+            out += [(layer, pos, f, strength * labels.score[layer, f].item())
+                    for layer, f in lesson3.city_features(labels, target_city)]
         return out
     return learner
 
 
-@pytest.mark.parametrize("learner, message", [
-    (_swap(on=False), "only"),
-    (_swap(strength=1.0), "only"),                                            # the features' usual size
-    (_swap(off=False, on=False), "only"),
-    (_swap(position=1), "only"),
-    (_swap(hard_coded=True), "only"),
-    (lambda labels, acts, s, t: _swap()(labels, acts, t, s), "only"),      # source and target swapped
-    (_swap(off=False), "switch the source city's features off as well"),    # the push alone moves most answers
-])
-def test_swap_interventions_mistakes(learner, message) -> None:
-    result = fc.check_swap_interventions(learner)
-    assert not result.passed and message in result.message, result.message
+WRONG_ANSWERS = [
+    ("feature_logit_attribution", _logit(center=False), ["centre it first"]),
+    ("feature_logit_attribution", _logit(scale=False), ["final_scale"]),
+    ("feature_logit_attribution", _logit(demean=False), ["demeaned logit"]),
+    ("feature_logit_attribution", _logit(activation=False), ["multiply the decoder row by the feature's activation"]),
+    ("feature_logit_attribution", lambda a, v, s, W_U, token: float(a * v @ W_U[:, token]), ["Hint"]),  # every step
+    ("feature_edge", _edge(heads=False), ["only the residual path"]),
+    ("feature_edge", _edge(residual=False), ["straight along the residual stream"]),
+    ("feature_edge", _edge(transpose=True), ["pattern[:, target_pos, source_pos]"]),
+    ("feature_edge", _edge(scale=False), ["ln1_scale"]),
+    ("feature_edge", _edge(center=False), ["centres"]),
+    ("feature_edge", _edge(always_residual=True), ["feature_edge"]),
+    ("node_influence", _influence(absolute=False), ["absolute"]),
+    ("node_influence", _influence(normalize=False), ["normalise each row"]),
+    ("node_influence", _influence(depth=1), ["every length"]),
+    ("node_influence", _influence(include=True), ["start the sum"]),
+    ("node_influence", lambda adjacency, w: w @ adjacency.abs(), ["node_influence"]),
+    ("swap_interventions", _swap(on=False), ["only 0/12", "only switched the source city's features off"]),
+    ("swap_interventions", _swap(strength=1.0), ["the push is too weak (1 times"]),      # the features' usual size
+    ("swap_interventions", _swap(off=False, on=False), ["you returned no interventions"]),
+    ("swap_interventions", _swap(position=1), ["away from the last position"]),
+    ("swap_interventions", _swap(hard_coded=True), ["not labelled with the target city"]),   # always Paris -> Rome
+    ("swap_interventions", lambda labels, acts, s, t: _swap()(labels, acts, t, s),           # source and target swapped
+     ["you pushed the source city's features up"]),
+    ("swap_interventions", _swap(off=False), ["switch the source city's features off as well"]),  # the push alone
+]
+CHECKS = {name: getattr(lesson3, f"check_{name}") for name in EXERCISES}
+
+
+@pytest.mark.parametrize(("name", "learner", "parts"), WRONG_ANSWERS,
+                         ids=[f"{name}-{[n for n, _, _ in WRONG_ANSWERS[:i]].count(name)}"
+                              for i, (name, _, _) in enumerate(WRONG_ANSWERS)])
+def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, capsys) -> None:
+    result = CHECKS[name](learner)
+    assert not result.passed, f"{name} accepted a wrong answer"
+    assert result.message.startswith(f"❌ {name}")
+    for part in parts:
+        assert part in result.message, result.message
+    assert "Traceback" not in capsys.readouterr().out
 
 
 # ============================================================================ the issue's targets
@@ -242,7 +235,8 @@ def test_syllabus_graph_is_built_within_30_seconds(replacement) -> None:
 
 @pytest.mark.claim
 def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels) -> None:
-    rows = [measure_feature_circuits.landmark_graph(replacement, labels, lm, city) for lm, city, _ in fc.corpus.data.LANDMARKS]
+    rows = [measure_feature_circuits.landmark_graph(replacement, labels, lm, city)
+            for lm, city, _ in corpus_data.LANDMARKS]
     labelled = sum(r["labelled"] for r in rows) / len(rows)
     assert labelled >= 0.8, [r["landmark"] for r in rows if not r["labelled"]]
     assert labelled == 1.0                      # what lesson 3 section 8 says: "on all 46 landmarks"
@@ -251,8 +245,8 @@ def test_landmark_graphs_hold_their_city_or_landmark(replacement, labels) -> Non
 def swap_hits(replacement, labels, strength: float = 20.0) -> tuple[int, list]:
     """How many of the 46 landmark swaps end on the injected city, and every (landmark, city, target, answer)."""
     def swap(labels, acts, source, target):
-        return fc.swap_interventions(labels, acts, source, target, strength=strength)
-    swaps = fc.swap_success(swap, replacement, labels, fc.swap_targets())
+        return lesson3.swap_interventions(labels, acts, source, target, strength=strength)
+    swaps = lesson3.swap_success(swap, replacement, labels, lesson3.swap_targets())
     return sum(answer == target for _, _, target, answer in swaps), swaps
 
 
@@ -268,7 +262,7 @@ def test_swap_target_of_the_issue(replacement, labels) -> None:
 def test_swap_targets_are_one_token_cities() -> None:
     """The swap is read from the single top token, so every injected city is one token."""
     tokenizer = load_model("course-4l").tokenizer
-    targets = fc.swap_targets()
+    targets = lesson3.swap_targets()
     assert len(targets) == 46 and all(city != target for _, city, target in targets)
     assert all(len(tokenizer(" " + target)["input_ids"]) == 1 for _, _, target in targets)
 
@@ -283,5 +277,5 @@ def test_swap_needs_a_large_push(replacement, labels) -> None:
 def test_features_per_target_city(labels) -> None:
     """Lesson 3 section 9: the two misses are not explained by how many features a target city has."""
     import statistics
-    counts = {city: len(fc.city_features(labels, city)) for city in {c for _, c, _ in fc.corpus.data.LANDMARKS}}
+    counts = {city: len(lesson3.city_features(labels, city)) for city in {c for _, c, _ in corpus_data.LANDMARKS}}
     assert (counts["Tokyo"], counts["Mumbai"], statistics.median(counts.values())) == (31, 19, 19)
