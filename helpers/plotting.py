@@ -27,7 +27,7 @@ def _numpy(x: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+def _axes(ax: Axes | None, figsize: tuple[float | int, float | int]) -> Axes:   # an int size is a size too
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
 
 
