@@ -11,8 +11,13 @@ line::
     raise NotImplementedError("<exercise>: not implemented yet")
 
 where ``<exercise>`` is the innermost function enclosing the block, else the cell's id. The
-markers are nbgrader's, so the solved workbooks import into nbgrader unchanged. Outputs and
-execution counts are cleared; everything else is written byte for byte as nbformat writes it.
+markers are nbgrader's. Outputs and execution counts are cleared; everything else is written byte
+for byte as nbformat writes it.
+
+Each exercise cell is followed by its *check cell*, ``passed_<k> = check_<name>(...)`` (:data:`CHECK_CELL`,
+:func:`check_cells`), which prints one line starting with ✅ or ❌. ``tooling/nbgrader_source.py`` turns the
+same solved workbooks into an nbgrader source course (``python3 course.py nbgrader DIR``), and
+``tooling/progress.py`` reports a learner's checks (``python3 course.py progress``).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import ast
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,35 @@ END = "### END SOLUTION"
 STUB = 'raise NotImplementedError("{name}: not implemented yet")'
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 _DEF_LINE = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
+CHECK_CELL = re.compile(r"^(?P<variable>passed_(?P<number>\w+))\s*=\s*check_(?P<exercise>\w+)\(", re.M)
+"""A workbook's check cell: ``passed_1 = check_logit_diff(logit_diff)`` (number ``1``, exercise ``logit_diff``)."""
+
+
+@dataclass(frozen=True)
+class CheckCell:
+    """One check cell of a workbook: where it is and what it checks."""
+
+    index: int              # in the notebook's cells, markdown cells counted
+    cell_id: str | None
+    variable: str           # ``passed_1a``: the CheckResult it binds
+    number: str             # ``1a``: the exercise's number in the workbook
+    exercise: str           # ``toy_model_forward``: from ``check_toy_model_forward(...)``
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    """A cell's source as one string, whether stored as a string or a list of lines."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def check_cells(notebook: dict[str, Any]) -> list[CheckCell]:
+    """Every check cell of a workbook (a code cell with a line ``passed_<k> = check_<name>(``), in order."""
+    found = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        match = CHECK_CELL.search(cell_text(cell)) if cell.get("cell_type") == "code" else None
+        if match:
+            found.append(CheckCell(index, cell.get("id"), match["variable"], match["number"], match["exercise"]))
+    return found
 
 
 class MarkerError(ValueError):
