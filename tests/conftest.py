@@ -8,7 +8,7 @@ A *slow test* runs a notebook, trains something, starts a browser or a type chec
 here to every test of the modules in ``SLOW_MODULES`` and every test that uses a fixture of
 ``SLOW_FIXTURES`` (each builds something that takes seconds to minutes), and by hand elsewhere. The fast
 loop is ``pytest -m "not slow and not claim"``: the unit tests and the checks' wrong answers, in under a
-minute (``tests/test_habits.py`` measures that it stays so).
+minute (CONTRIBUTING.md).
 
 A fragility run (``python3 course.py fragility``, see ``helpers/fragility.py``) re-runs the claim
 tests with the bundled weights nudged at the level of float32 rounding (``COURSE_WEIGHT_NOISE=<seed>``)
