@@ -9,6 +9,9 @@
     python3 course.py timings    # time every notebook, write docs/timings.md and the README's table
     python3 course.py guide      # refresh docs/WORKSHOP.md's lesson table and discussion prompts
     python3 course.py exercises  # regenerate exercises/ from solutions/ (--check: report stale ones only)
+    python3 course.py nbgrader DIR   # write an nbgrader course in DIR from solutions/, and its release/
+    python3 course.py nbgrader DIR autograde lesson1   # any nbgrader command, run in DIR, offline
+    python3 course.py progress [WORKBOOK ...]   # run workbooks, print which exercises pass (--csv FILE)
 
 All are idempotent: the environment lives in ``.venv`` at the repository root and is
 reinstalled only when ``requirements.txt`` or ``pyproject.toml`` change.
@@ -29,6 +32,8 @@ STAMP = VENV / ".course-installed"
 PINNED_FILES = ("requirements.txt", "pyproject.toml")
 DEV_REQUIREMENTS = "requirements-dev.txt"
 DEV_STAMP = VENV / ".course-dev-installed"
+NBGRADER_REQUIREMENTS = "requirements-nbgrader.txt"
+NBGRADER_STAMP = VENV / ".course-nbgrader-installed"
 
 
 def venv_python() -> Path:
@@ -46,7 +51,7 @@ def requirements_digest() -> str:
 
 def run(cmd: list[str | Path], **kwargs) -> int:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    return subprocess.call([str(c) for c in cmd], **{"cwd": ROOT, **kwargs})
 
 
 def ensure_environment(dev: bool = False) -> Path:
@@ -77,13 +82,26 @@ def ensure_environment(dev: bool = False) -> Path:
 
 def ensure_dev_tools(python: Path) -> Path:
     """Install ``requirements-dev.txt`` (ruff, mypy) into ``.venv`` unless that is already done."""
-    digest = hashlib.sha256((ROOT / DEV_REQUIREMENTS).read_bytes()).hexdigest()
-    if DEV_STAMP.exists() and DEV_STAMP.read_text().strip() == digest:
+    return ensure_extra(python, DEV_REQUIREMENTS, DEV_STAMP, "the test tools")
+
+
+def ensure_nbgrader(python: Path) -> Path:
+    """Install the optional nbgrader extra, ``requirements-nbgrader.txt``, unless that is already done.
+
+    ``-c requirements.txt``: pip may add packages beside the pins, never change one of them.
+    """
+    return ensure_extra(python, NBGRADER_REQUIREMENTS, NBGRADER_STAMP, "nbgrader", "-c", "requirements.txt")
+
+
+def ensure_extra(python: Path, requirements: str, stamp: Path, what: str, *pip_args: str) -> Path:
+    """``pip install -r requirements`` into ``.venv`` unless ``stamp`` records that file as installed."""
+    digest = hashlib.sha256((ROOT / requirements).read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
         return python
-    print(f"Installing the test tools ({DEV_REQUIREMENTS}) ...", flush=True)
-    if run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r", DEV_REQUIREMENTS]) != 0:
-        sys.exit(f"pip could not install {DEV_REQUIREMENTS}; see the error above.")
-    DEV_STAMP.write_text(digest + "\n")
+    print(f"Installing {what} ({requirements}) ...", flush=True)
+    if run([python, "-m", "pip", "install", "--disable-pip-version-check", "-r", requirements, *pip_args]) != 0:
+        sys.exit(f"pip could not install {requirements}; see the error above.")
+    stamp.write_text(digest + "\n")
     return python
 
 
@@ -149,6 +167,7 @@ def test(python: Path, extra: list[str]) -> int:
     on 1 thread. ``python3 course.py fragility`` runs the fragility check with every seed.
     """
     started = time.time()
+    ensure_nbgrader(python)                               # tests/test_nbgrader.py grades with the real nbgrader
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}    # two lanes on few cores: idle threads must not spin
     browser = find_browser(python)
     if browser:
@@ -243,6 +262,23 @@ def timings(python: Path, extra: list[str]) -> int:
     return run([python, "-m", "tooling.timings", *extra])
 
 
+def nbgrader(python: Path, extra: list[str]) -> int:
+    """Write an nbgrader course in DIR from solutions/ and generate its release/; or run ``nbgrader ...`` in DIR.
+
+    ``nbgrader DIR``: DIR/source/lessonN/ (every exercise an autograded answer, every check cell its
+    autograder tests, 1 point each), DIR/nbgrader_config.py when missing, then ``nbgrader
+    generate_assignment`` for each lesson. ``nbgrader DIR <command ...>``: that nbgrader command, run in DIR
+    with .venv's tools on PATH and under the network guard (see tooling/nbgrader_source.py).
+    """
+    ensure_nbgrader(python)
+    return run([python, "-m", "tooling.nbgrader_source", *extra], cwd=Path.cwd())   # DIR as the caller wrote it
+
+
+def progress(python: Path, extra: list[str]) -> int:
+    """Run workbooks (default: exercises/) and print which exercises pass, with the checks' lines and times."""
+    return run([python, "-m", "tooling.progress", *extra], cwd=Path.cwd())   # paths as the caller wrote them
+
+
 def guide(python: Path, extra: list[str]) -> int:
     """Rewrite the generated parts of docs/WORKSHOP.md (lesson table, discussion prompts)."""
     return run([python, "-m", "tooling.workshop", *extra])
@@ -252,7 +288,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_lane"]:
         return _lane(*argv[1:4])
     commands = {"lab": lab, "test": test, "fragility": fragility, "preflight": preflight, "book": book,
-                "timings": timings, "guide": guide, "exercises": exercises}
+                "timings": timings, "guide": guide, "exercises": exercises, "nbgrader": nbgrader,
+                "progress": progress}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
