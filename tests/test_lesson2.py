@@ -1,7 +1,10 @@
-"""Lesson 2, part A: every check passes its reference and rejects the stub and plausible wrong answers with
-a message that names the mistake; every figure the lesson's text quotes is what the seeded code produces."""
+"""Lesson 2: every check passes its reference and the solved workbook's function, rejects the stub and the
+natural wrong answers of ``WRONG_ANSWERS`` with a message that names the mistake; every figure the lesson's
+text quotes is what the seeded code produces (part A: toy models and SAEs on synthetic data; part B: the
+bundled SAE on the course model)."""
 from __future__ import annotations
 
+import ast
 import json
 import math
 from functools import lru_cache
@@ -13,11 +16,31 @@ import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from notebook_cells import workbook_check_tests  # noqa: E402
 
 from helpers import lesson2  # noqa: E402
-from helpers.lesson2 import (count_dead_latents, init_sae_params, l0_norm, sae_forward, sae_loss,  # noqa: E402
-                             toy_model_forward, toy_model_loss)
-from notebook_cells import workbook_check_tests  # noqa: E402
+from helpers import sae as sae_helpers  # noqa: E402
+from helpers.lesson2 import (  # noqa: E402
+    clamp_feature,
+    count_dead_latents,
+    init_sae_params,
+    l0_norm,
+    run_with_clamp,
+    sae_forward,
+    sae_loss,
+    toy_model_forward,
+    toy_model_loss,
+)
+from helpers.lesson2.mistakes import (  # noqa: E402
+    best_of,
+    clamp_variant,
+    logits_with_clamp_at,
+    mean_difference,
+    pairwise_auroc,
+    sae_forward_variant,
+    train_optimizer_in_loop,
+)
+from helpers.models import OfflineError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "02_superposition_sparse_autoencoders.ipynb"
@@ -25,16 +48,23 @@ LESSON = ROOT / "notebooks" / NAME
 WORKBOOK = ROOT / "solutions" / NAME
 EXERCISES = ["toy_model_forward", "toy_model_loss", "sae_forward", "sae_loss", "l0_norm", "count_dead_latents",
              "train_sae", "clamp_feature", "run_with_clamp", "best_matching_label"]
+CHECKS = {name: getattr(lesson2.checks, f"check_{name}") for name in EXERCISES}
+NEEDS_MODEL = {"run_with_clamp"}      # check_run_with_clamp(fn, model, sae)
 
 
 @lru_cache(maxsize=None)
 def _course_model_and_sae():
     """The bundled model and SAE that the workbook's check_run_with_clamp(run_with_clamp, model, sae) is given."""
-    from helpers.sae import load_model_and_sae
-    return load_model_and_sae("course-4l")
+    return sae_helpers.load_model_and_sae("course-4l")
 
 
-# Every check (all in helpers.lesson2) passes the reference and the solved workbook's function, and rejects the stub.
+@pytest.fixture(scope="module")
+def model_and_sae():
+    torch.set_num_threads(1)
+    return _course_model_and_sae()
+
+
+# Every check passes the reference and the solved workbook's function, and rejects the generated stub.
 test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
     NAME, lesson2, EXERCISES, check_args={"run_with_clamp": _course_model_and_sae})
 
@@ -43,71 +73,11 @@ def _stub(*args, **kwargs):
     raise NotImplementedError("exercise: not implemented yet")
 
 
-def _assert_rejected(result, name: str, parts: list[str], capsys: pytest.CaptureFixture) -> None:
-    assert not result.passed
-    assert result.message.startswith(f"❌ {name}")
-    for part in parts:
-        assert part in result.message, result.message
-    printed = capsys.readouterr().out
-    assert printed.strip() == result.message and "Traceback" not in printed
+# ================================================================================================
+# Natural wrong answers, written as a learner would write them
+# ================================================================================================
 
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 1a: toy_model_forward
-# ------------------------------------------------------------------------------------------------
-
-def test_toy_forward_reference_passes(capsys: pytest.CaptureFixture) -> None:
-    result = lesson2.check_toy_model_forward(toy_model_forward)
-    assert result.passed and result.message == "✅ toy_model_forward: passed all 3 cases."
-    assert capsys.readouterr().out.strip() == result.message
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda x, W, b: (x @ W.T) @ W + b, ["you forgot the ReLU on the output"]),
-    (lambda x, W, b: torch.relu(torch.relu(x @ W.T) @ W + b), ["ReLU on the hidden layer too", "linear"]),
-    (lambda x, W, b: torch.relu(x @ W.T @ W), ["you left out the bias b"]),
-    (lambda x, W, b: torch.relu(x @ W @ W.T + b), ["raised RuntimeError"]),       # W where W^T goes
-    (lambda x, W, b: torch.relu(x @ W.T), ["returned shape (4, 2), expected (4, 5)"]),  # returned the hidden layer
-], ids=["stub", "no-relu", "relu-on-hidden", "no-bias", "W-not-transposed", "returned-hidden"])
-def test_toy_forward_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_toy_model_forward(learner_fn), "toy_model_forward", parts, capsys)
-
-
-def test_toy_forward_transposed_on_square_weights_is_named(capsys) -> None:
-    def transposed_when_square(x, W, b):   # the shapes only let this mistake through when W is square
-        return torch.relu(x @ W @ W.T + b) if W.shape[0] == W.shape[1] else toy_model_forward(x, W, b)
-
-    _assert_rejected(lesson2.check_toy_model_forward(transposed_when_square), "toy_model_forward",
-                     ["you multiplied by W where W^T goes", "on case 'batch 2, 3 features, 3 hidden'"], capsys)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 1b: toy_model_loss
-# ------------------------------------------------------------------------------------------------
-
-def test_toy_loss_reference_passes() -> None:
-    assert lesson2.check_toy_model_loss(toy_model_loss).message == "✅ toy_model_loss: passed all 3 cases."
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda x, x_hat, imp: ((imp * (x - x_hat)) ** 2).sum(-1).mean(), ["inside the square", "counts twice"]),
-    (lambda x, x_hat, imp: ((x - x_hat) ** 2).sum(-1).mean(), ["you left out the importance weights"]),
-    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).mean(), ["you averaged over the features too"]),
-    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(), ["you summed over the batch"]),
-    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1), ["one dimension too many"]),
-    (lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1).mean().item(), ["returned a float, expected a tensor"]),
-], ids=["stub", "importance-squared", "no-importance", "mean-over-features", "sum-over-batch", "no-batch-mean",
-        "float"])
-def test_toy_loss_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_toy_model_loss(learner_fn), "toy_model_loss", parts, capsys)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 2: sae_forward
-# ------------------------------------------------------------------------------------------------
-
+# --- exercise 2: sae_forward
 def _forward_no_relu(x, p):
     hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
     W_dec = p["W_dec"] / p["W_dec"].norm(dim=-1, keepdim=True)
@@ -120,46 +90,12 @@ def _forward_raw_decoder(x, p):
     return acts, hidden_pre, acts @ p["W_dec"] + p["b_dec"]
 
 
-def _forward_norm_columns(x, p):
-    hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
-    acts = torch.relu(hidden_pre)
-    return acts, hidden_pre, acts @ (p["W_dec"] / p["W_dec"].norm(dim=0, keepdim=True)) + p["b_dec"]
-
-
-def _forward_no_b_dec_in(x, p):
-    hidden_pre = x @ p["W_enc"] + p["b_enc"]
-    acts = torch.relu(hidden_pre)
-    return acts, hidden_pre, acts @ (p["W_dec"] / p["W_dec"].norm(dim=-1, keepdim=True)) + p["b_dec"]
-
-
 def _forward_no_b_dec_out(x, p):
     acts, hidden_pre, x_hat = sae_forward(x, p)
     return acts, hidden_pre, x_hat - p["b_dec"]
 
 
-def test_sae_forward_reference_passes() -> None:
-    assert lesson2.check_sae_forward(sae_forward).message == "✅ sae_forward: passed all 3 cases."
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (_forward_no_relu, ["feature_acts has negative values: you forgot the ReLU"]),
-    (_forward_raw_decoder, ["x_hat used W_dec as it is", "length 1"]),
-    (_forward_norm_columns, ["you normalised W_dec along the wrong dimension", "dim=-1"]),
-    (_forward_no_b_dec_in, ["subtract b_dec from x before encoding"]),
-    (_forward_no_b_dec_out, ["add b_dec back after decoding"]),
-    (lambda x, p: sae_forward(x, p)[::-1], ["returned shape (5, 4) in output[0], expected (5, 6)"]),
-    (lambda x, p: sae_forward(x, p)[0::2], ["returned 2 items, expected 3"]),
-], ids=["stub", "no-relu", "no-normalisation", "normalised-columns", "no-b_dec-in", "no-b_dec-out", "wrong-order",
-        "two-outputs"])
-def test_sae_forward_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_sae_forward(learner_fn), "sae_forward", parts, capsys)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 3: sae_loss
-# ------------------------------------------------------------------------------------------------
-
+# --- exercise 3: sae_loss
 def _mse(x, x_hat):
     return ((x_hat - x) ** 2).sum(-1).mean()
 
@@ -205,67 +141,7 @@ def _loss_lambda_on_mse(x, f, h, x_hat, l1):
     return l1 * reconstruction + sparsity, reconstruction, sparsity
 
 
-def test_sae_loss_reference_passes() -> None:
-    assert lesson2.check_sae_loss(sae_loss).message == "✅ sae_loss: passed all 3 cases."
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (_loss_l1_on_reconstruction, ["you put the L1 penalty on x_hat", "belongs on feature_acts"]),
-    (_loss_l1_on_pre_relu, ["you penalised hidden_pre", "before the ReLU"]),
-    (_loss_l1_mean_over_latents, ["you averaged the L1 over the latents"]),
-    (_loss_torch_mse, ["you averaged the squared error over d_in too", "F.mse_loss"]),
-    (_loss_sum_over_batch, ["you summed over the batch"]),
-    (_loss_l2, ["an L2 penalty"]),
-    (_loss_no_lambda, ["the loss ignores l1_coefficient"]),
-    (_loss_lambda_on_mse, ["l1_coefficient multiplies the wrong term"]),
-    (lambda x, f, h, x_hat, l1: sae_loss(x, f, h, x_hat, l1)[0], ["returned a tensor of shape (), expected a tuple of 3 items"]),
-], ids=["stub", "l1-on-x_hat", "l1-on-pre-relu", "l1-mean", "torch-mse", "sum-over-batch", "l2", "no-lambda",
-        "lambda-on-mse", "only-loss"])
-def test_sae_loss_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_sae_loss(learner_fn), "sae_loss", parts, capsys)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 4: l0_norm and count_dead_latents
-# ------------------------------------------------------------------------------------------------
-
-def test_l0_and_dead_reference_pass() -> None:
-    assert lesson2.check_l0_norm(l0_norm).message == "✅ l0_norm: passed all 3 cases."
-    assert lesson2.check_count_dead_latents(count_dead_latents).message == \
-        "✅ count_dead_latents: passed all 3 cases."
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda f: f.abs().mean().item(), ["the average size of the activations, not a count"]),
-    (lambda f: f.sum(-1).mean().item(), ["the average size of the activations, not a count"]),
-    (lambda f: (f > 0).float().mean().item(), ["the fraction of latents that fire"]),
-    (lambda f: float((f > 0).sum()), ["you counted non-zeros over the whole batch"]),
-    (lambda f: (f > 0).float().sum(0).mean().item(), ["your axes are swapped"]),
-    (lambda f: (f != 0).float().sum(-1).mean(), ["returned a tensor of shape (), expected a number", "(use .item())"]),
-], ids=["stub", "mean-abs", "l1", "fraction", "total", "wrong-axis", "tensor"])
-def test_l0_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_l0_norm(learner_fn), "l0_norm", parts, capsys)
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda f: int((f.sum(dim=1) == 0).sum()), ["you counted examples on which nothing fires", "dim 0"]),
-    (lambda f: int((f > 0).any(dim=0).sum()), ["you counted the latents that fire at least once"]),
-    (lambda f: int((f == 0).any(dim=0).sum()), ["zero on *some* example"]),
-    (lambda f: int((f == 0).sum()), ["you counted zero entries"]),
-    (lambda f: (f.sum(0) == 0).sum(), ["returned a tensor of shape (), expected a number", "(use .item())"]),
-    (lambda f: float((f.sum(0) == 0).sum()), ["returned a float, expected an int"]),
-], ids=["stub", "wrong-axis", "alive", "any-zero", "zero-entries", "tensor", "float"])
-def test_dead_latents_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_count_dead_latents(learner_fn), "count_dead_latents", parts, capsys)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exercise 5: train_sae (the check trains the learner's loop on fresh seeded data)
-# ------------------------------------------------------------------------------------------------
-
+# --- exercise 5: train_sae
 def _train_without_step(sample_batch, d_in, d_sae, l1_coefficient, n_steps=1000, batch_size=256, lr=3e-3, seed=0):
     params = init_sae_params(d_in, d_sae, seed)
     optimizer = torch.optim.Adam(params.values(), lr=lr)
@@ -323,27 +199,223 @@ def _train_returns_tuple(*args, **kwargs):
     return tuple(lesson2.train_sae(*args, **kwargs).values())
 
 
+# --- exercise 6a: clamp_feature
+def _clamp_in_place(resid, sae, feature, value):
+    resid[:] = clamp_feature(resid, sae, feature, value)
+    return resid
+
+
+# --- exercise 6b: run_with_clamp
+def _logits_with_hook_at(name: str):
+    return lambda m, s, t, f, v: logits_with_clamp_at(m, s, t, f, v, name)
+
+
+def _leaves_hook_attached(m, s, t, f, v):
+    m.add_hook(s.cfg.metadata.hook_name, lambda resid, hook: clamp_feature(resid, s, f, v))
+    return m(t)
+
+
+def _clamps_last_position(m, s, t, f, v):
+    def hook_fn(resid, hook):
+        return torch.cat([resid[:, :-1], clamp_feature(resid, s, f, v)[:, -1:]], dim=1)
+    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
+
+
+# (exercise, wrong answer, parts of the message it must get)
+WRONG_ANSWERS = [
+    # 1a
+    ("toy_model_forward", _stub, ["not implemented yet"]),
+    ("toy_model_forward", lambda x, W, b: (x @ W.T) @ W + b, ["you forgot the ReLU on the output"]),
+    ("toy_model_forward", lambda x, W, b: torch.relu(torch.relu(x @ W.T) @ W + b),
+     ["ReLU on the hidden layer too", "linear"]),
+    ("toy_model_forward", lambda x, W, b: torch.relu(x @ W.T @ W), ["you left out the bias b"]),
+    ("toy_model_forward", lambda x, W, b: torch.relu(x @ W @ W.T + b), ["raised RuntimeError"]),  # W where W^T goes
+    ("toy_model_forward", lambda x, W, b: torch.relu(x @ W.T), ["returned shape (4, 2), expected (4, 5)"]),  # hidden
+    # 1b
+    ("toy_model_loss", _stub, ["not implemented yet"]),
+    ("toy_model_loss", lambda x, x_hat, imp: ((imp * (x - x_hat)) ** 2).sum(-1).mean(),
+     ["inside the square", "counts twice"]),
+    ("toy_model_loss", lambda x, x_hat, imp: ((x - x_hat) ** 2).sum(-1).mean(),
+     ["you left out the importance weights"]),
+    ("toy_model_loss", lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).mean(), ["you averaged over the features too"]),
+    ("toy_model_loss", lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(), ["you summed over the batch"]),
+    ("toy_model_loss", lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1), ["one dimension too many"]),
+    ("toy_model_loss", lambda x, x_hat, imp: (imp * (x - x_hat) ** 2).sum(-1).mean().item(),
+     ["returned a float, expected a tensor"]),
+    # 2
+    ("sae_forward", _stub, ["not implemented yet"]),
+    ("sae_forward", _forward_no_relu, ["feature_acts has negative values: you forgot the ReLU"]),
+    ("sae_forward", _forward_raw_decoder, ["x_hat used W_dec as it is", "length 1"]),
+    ("sae_forward", lambda x, p: sae_forward_variant(x, p, norm_dim=0),
+     ["you normalised W_dec along the wrong dimension", "dim=-1"]),
+    ("sae_forward", lambda x, p: sae_forward_variant(x, p, b_dec_in=False), ["subtract b_dec from x before encoding"]),
+    ("sae_forward", _forward_no_b_dec_out, ["add b_dec back after decoding"]),
+    ("sae_forward", lambda x, p: sae_forward(x, p)[::-1], ["returned shape (5, 4) in output[0], expected (5, 6)"]),
+    ("sae_forward", lambda x, p: sae_forward(x, p)[0::2], ["returned 2 items, expected 3"]),
+    # 3
+    ("sae_loss", _stub, ["not implemented yet"]),
+    ("sae_loss", _loss_l1_on_reconstruction, ["you put the L1 penalty on x_hat", "belongs on feature_acts"]),
+    ("sae_loss", _loss_l1_on_pre_relu, ["you penalised hidden_pre", "before the ReLU"]),
+    ("sae_loss", _loss_l1_mean_over_latents, ["you averaged the L1 over the latents"]),
+    ("sae_loss", _loss_torch_mse, ["you averaged the squared error over d_in too", "F.mse_loss"]),
+    ("sae_loss", _loss_sum_over_batch, ["you summed over the batch"]),
+    ("sae_loss", _loss_l2, ["an L2 penalty"]),
+    ("sae_loss", _loss_no_lambda, ["the loss ignores l1_coefficient"]),
+    ("sae_loss", _loss_lambda_on_mse, ["l1_coefficient multiplies the wrong term"]),
+    ("sae_loss", lambda x, f, h, x_hat, l1: sae_loss(x, f, h, x_hat, l1)[0],
+     ["returned a tensor of shape (), expected a tuple of 3 items"]),
+    # 4a
+    ("l0_norm", _stub, ["not implemented yet"]),
+    ("l0_norm", lambda f: f.abs().mean().item(), ["the average size of the activations, not a count"]),
+    ("l0_norm", lambda f: f.sum(-1).mean().item(), ["the average size of the activations, not a count"]),
+    ("l0_norm", lambda f: (f > 0).float().mean().item(), ["the fraction of latents that fire"]),
+    ("l0_norm", lambda f: float((f > 0).sum()), ["you counted non-zeros over the whole batch"]),
+    ("l0_norm", lambda f: (f > 0).float().sum(0).mean().item(), ["your axes are swapped"]),
+    ("l0_norm", lambda f: (f != 0).float().sum(-1).mean(), ["returned a tensor of shape (), expected a number",
+                                                            "(use .item())"]),
+    # 4b
+    ("count_dead_latents", _stub, ["not implemented yet"]),
+    ("count_dead_latents", lambda f: int((f.sum(dim=1) == 0).sum()),
+     ["you counted examples on which nothing fires", "dim 0"]),
+    ("count_dead_latents", lambda f: int((f > 0).any(dim=0).sum()),
+     ["you counted the latents that fire at least once"]),
+    ("count_dead_latents", lambda f: int((f == 0).any(dim=0).sum()), ["zero on *some* example"]),
+    ("count_dead_latents", lambda f: int((f == 0).sum()), ["you counted zero entries"]),
+    ("count_dead_latents", lambda f: (f.sum(0) == 0).sum(), ["returned a tensor of shape (), expected a number",
+                                                             "(use .item())"]),
+    ("count_dead_latents", lambda f: float((f.sum(0) == 0).sum()), ["returned a float, expected an int"]),
+    # 5
+    ("train_sae", _stub, ["not implemented yet"]),
+    ("train_sae", _train_without_step, ["the parameters never changed", "optimizer.step()",
+                                        "seen on case '12 features in 8 dims, 12 latents'"]),
+    ("train_sae", _train_reconstruction_only, ["the codes are not sparse", "l1_coefficient * sparsity"]),
+    ("train_sae", _train_without_zero_grad, ["reconstructs poorly", "optimizer.zero_grad()"]),
+    ("train_sae", _train_optimizer_in_loop, ["you create the optimizer inside the loop",
+                                             "Build it once, before the loop",
+                                             "seen on case '12 features in 8 dims, 12 latents'"]),
+    ("train_sae", _train_returns_nothing, ["returned None — did you forget `return`?"]),
+    ("train_sae", _train_returns_tuple, ["return the dict of parameters you trained"]),
+    ("train_sae", 3, ["expected a function"]),
+    # 6a
+    ("clamp_feature", _stub, ["not implemented yet"]),
+    ("clamp_feature", lambda r, s, f, v: clamp_variant(r, s, f, v, error=False),
+     ["reconstruction alone", "error term"]),
+    ("clamp_feature", lambda r, s, f, v: r + v * s.W_dec[f], ["on top of the residual stream", "does not clamp"]),
+    ("clamp_feature", lambda r, s, f, v: r + (v - s.encode(r)[..., f:f + 1]) * s.W_dec[f] / s.W_dec[f].norm(),
+     ["unit-length direction"]),
+    ("clamp_feature", lambda r, s, f, v: clamp_variant(r, s, f, v, mode="scale"),
+     ["you multiplied the latent by value"]),
+    ("clamp_feature", lambda r, s, f, v: clamp_variant(r, s, f, v, where="last"),
+     ["you clamped the last position only"]),
+    ("clamp_feature", lambda r, s, f, v: r.clone(), ["the output equals the input", "*before* you edit"]),
+    ("clamp_feature", _clamp_in_place, ["you modified your input in place"]),
+    ("clamp_feature", lambda r, s, f, v: clamp_feature(r, s, f, v)[:, -1],
+     ["returned shape (2, 8), expected (2, 5, 8)"]),
+    # 6b (on the bundled model and SAE)
+    ("run_with_clamp", _stub, ["not implemented yet"]),
+    ("run_with_clamp", lambda m, s, t, f, v: m(t), ["the logits are the unmodified model's", "run_with_hooks"]),
+    ("run_with_clamp", _logits_with_hook_at("blocks.2.hook_resid_post"),
+     ["wrong hook (blocks.2.hook_resid_post", "'blocks.2.hook_resid_pre'"]),
+    ("run_with_clamp", _logits_with_hook_at("blocks.3.hook_resid_pre"),
+     ["wrong hook (blocks.2.hook_resid_post"]),                                                   # the same stream
+    ("run_with_clamp", _logits_with_hook_at("blocks.2.hook_resid_mid"), ["wrong hook (blocks.2.hook_resid_mid"]),
+    ("run_with_clamp", _logits_with_hook_at("blocks.1.hook_resid_pre"),
+     ["wrong hook (blocks.1.hook_resid_pre, a layer too early"]),
+    ("run_with_clamp", _clamps_last_position, ["you clamped the last position only"]),
+    ("run_with_clamp", _leaves_hook_attached, ["you left hooks attached"]),
+    ("run_with_clamp", lambda m, s, t, f, v: run_with_clamp(m, s, t, f, v)[:, -1], ["returned shape (1, "]),
+    # 7
+    ("best_matching_label", _stub, ["not implemented yet"]),
+    ("best_matching_label", lambda a, y: best_of(pairwise_auroc(a, y, flip=True)),
+     ["the sign is flipped", "*without*"]),
+    ("best_matching_label", lambda a, y: best_of(lesson2.feature_label_auroc(a, y), lowest=True),
+     ["the *lowest* AUROC"]),
+    ("best_matching_label", lambda a, y: best_of(pairwise_auroc(a, y, tie=0.0)), ["ties count as losses", "one half"]),
+    ("best_matching_label", lambda a, y: best_of(pairwise_auroc(a, y, tie=1.0)), ["ties count as wins"]),
+    ("best_matching_label", lambda a, y: best_of(lesson2.feature_label_auroc(a, y).T),
+     ["the best feature for each label"]),
+    ("best_matching_label", lambda a, y: lesson2.feature_label_auroc(a, y).max(-1),
+     ["return (best_label, best_auroc), in that order"]),
+    ("best_matching_label", lambda a, y: best_of((a.T @ y.float()) / y.float().sum(0)
+                                                 - (a.T @ (~y).float()) / (~y).float().sum(0)),
+     ["difference of mean activations"]),
+    ("best_matching_label", lambda a, y: lesson2.feature_label_auroc(a, y),
+     ["returned a tensor of shape (5, 4), expected a tuple of 2 items"]),
+]
+
+
+@pytest.mark.parametrize(("name", "learner", "parts"), WRONG_ANSWERS,
+                         ids=[f"{name}-{[n for n, _, _ in WRONG_ANSWERS[:i]].count(name)}"
+                              for i, (name, _, _) in enumerate(WRONG_ANSWERS)])
+def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, request, capsys) -> None:
+    extra = request.getfixturevalue("model_and_sae") if name in NEEDS_MODEL else ()
+    with torch.no_grad() if name in ("clamp_feature", "run_with_clamp") else torch.enable_grad():
+        result = CHECKS[name](learner, *extra)
+    assert not result.passed, f"{name} accepted a wrong answer"
+    assert result.message.startswith(f"❌ {name}")
+    for part in parts:
+        assert part in result.message, result.message
+    printed = capsys.readouterr().out
+    assert printed.strip() == result.message and "Traceback" not in printed
+    if extra:
+        model = extra[0]
+        assert not any(hp.fwd_hooks for hp in model.hook_dict.values())      # the check leaves the model clean
+
+
+def test_the_mistake_builders_are_what_the_checks_name() -> None:
+    """The public builders of helpers.lesson2.mistakes give what a learner's own version gives."""
+    g = torch.Generator().manual_seed(0)
+    acts = torch.rand(30, 4, generator=g) * (torch.rand(30, 4, generator=g) < 0.5)
+    labels = torch.rand(30, 3, generator=g) < 0.4
+    by_hand = best_of((acts.T @ labels.float()) / labels.float().sum(0)
+                      - (acts.T @ (~labels).float()) / (~labels).float().sum(0))
+    assert all(torch.allclose(a.float(), b.float()) for a, b in zip(mean_difference(acts, labels), by_hand))
+    assert torch.allclose(pairwise_auroc(acts, labels), lesson2.feature_label_auroc(acts, labels), atol=1e-5)
+
+
+# ================================================================================================
+# Part A: the references pass with the exact messages
+# ================================================================================================
+
+def test_toy_forward_reference_passes(capsys: pytest.CaptureFixture) -> None:
+    result = lesson2.check_toy_model_forward(toy_model_forward)
+    assert result.passed and result.message == "✅ toy_model_forward: passed all 3 cases."
+    assert capsys.readouterr().out.strip() == result.message
+
+
+def test_toy_forward_transposed_on_square_weights_is_named(capsys) -> None:
+    def transposed_when_square(x, W, b):   # the shapes only let this mistake through when W is square
+        return torch.relu(x @ W @ W.T + b) if W.shape[0] == W.shape[1] else toy_model_forward(x, W, b)
+
+    result = lesson2.check_toy_model_forward(transposed_when_square)
+    assert not result.passed and result.message.startswith("❌ toy_model_forward")
+    for part in ["you multiplied by W where W^T goes", "on case 'batch 2, 3 features, 3 hidden'"]:
+        assert part in result.message
+    assert capsys.readouterr().out.strip() == result.message
+
+
+def test_toy_loss_reference_passes() -> None:
+    assert lesson2.check_toy_model_loss(toy_model_loss).message == "✅ toy_model_loss: passed all 3 cases."
+
+
+def test_sae_forward_reference_passes() -> None:
+    assert lesson2.check_sae_forward(sae_forward).message == "✅ sae_forward: passed all 3 cases."
+
+
+def test_sae_loss_reference_passes() -> None:
+    assert lesson2.check_sae_loss(sae_loss).message == "✅ sae_loss: passed all 3 cases."
+
+
+def test_l0_and_dead_reference_pass() -> None:
+    assert lesson2.check_l0_norm(l0_norm).message == "✅ l0_norm: passed all 3 cases."
+    assert lesson2.check_count_dead_latents(count_dead_latents).message == \
+        "✅ count_dead_latents: passed all 3 cases."
+
+
 def test_train_sae_reference_passes(capsys) -> None:
     result = lesson2.check_train_sae(lesson2.train_sae)
     assert result.passed and result.message == "✅ train_sae: passed all 2 cases."
     assert capsys.readouterr().out.strip() == result.message
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (_train_without_step, ["the parameters never changed", "optimizer.step()",
-                           "seen on case '12 features in 8 dims, 12 latents'"]),
-    (_train_reconstruction_only, ["the codes are not sparse", "l1_coefficient * sparsity"]),
-    (_train_without_zero_grad, ["reconstructs poorly", "optimizer.zero_grad()"]),
-    (_train_optimizer_in_loop, ["you create the optimizer inside the loop", "Build it once, before the loop",
-                                "seen on case '12 features in 8 dims, 12 latents'"]),
-    (_train_returns_nothing, ["returned None — did you forget `return`?"]),
-    (_train_returns_tuple, ["return the dict of parameters you trained"]),
-    (3, ["expected a function"]),
-], ids=["stub", "no-step", "reconstruction-only", "no-zero-grad", "optimizer-in-loop", "no-return", "tuple",
-        "not-a-function"])
-def test_train_sae_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_train_sae(learner_fn), "train_sae", parts, capsys)
 
 
 def test_train_check_does_not_touch_the_global_random_state() -> None:
@@ -353,6 +425,19 @@ def test_train_check_does_not_touch_the_global_random_state() -> None:
     lesson2.check_train_sae(_stub)
     lesson2.check_train_sae(_train_without_step)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_optimizer_in_loop_mistake_is_the_tests() -> None:
+    """The check's own optimizer-in-the-loop trainer takes the same steps as the test's learner version."""
+    from helpers.lesson2.cases import train_check_setup
+
+    runs = []
+    for train_fn in (train_optimizer_in_loop, _train_optimizer_in_loop):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            sample_batch, _ = train_check_setup(12, 8, 0.08, 0)
+            runs.append(train_fn(sample_batch, 8, 12, 0.3, n_steps=5, seed=0)["W_dec"].detach())
+    assert torch.equal(*runs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -473,7 +558,7 @@ def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
                                        n_steps=1500, batch_size=512)
     torch.manual_seed(1)
     results = lesson2.evaluate_saes(sweep, sample_batch(20_000), feature_dict.feature_vectors.detach())
-    l0, mse, recovery, explained = (results[k] for k in ("l0", "mse", "mean_max_cosine", "explained_variance"))
+    l0, mse, recovery, explained = results.l0, results.mse, results.mean_max_cosine, results.explained_variance
     assert all(a > b for a, b in zip(l0, l0[1:])), l0                 # larger λ: sparser, every time...
     assert all(a < b for a, b in zip(mse, mse[1:])), mse               # ...and worse reconstruction, every time
     assert round(l0[0]) == 20 and round(l0[-1], 1) == 0.6
@@ -482,7 +567,7 @@ def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
     assert max(range(8), key=lambda i: recovery[i]) == l1_coefficients.index(0.3)
     assert round(recovery[4], 2) == 0.99
     assert round(recovery[0], 2) == 0.65 and round(recovery[-1], 2) == 0.73
-    assert results["l0"][-1] < 1.6 < results["l0"][4]                 # λ=2 undershoots the true L0
+    assert results.l0[-1] < 1.6 < results.l0[4]                 # λ=2 undershoots the true L0
     fig = lesson2.plot_l1_tradeoff(l1_coefficients, results, true_l0=1.6)
     plt.close(fig)
 
@@ -517,7 +602,7 @@ def test_feature_splitting_by_width() -> None:
     unit = torch.nn.functional.normalize(split_dict.feature_vectors.detach(), dim=-1)
     found = {}
     for i, width in enumerate(widths):
-        decoder = saes["W_dec"][i][:width]
+        decoder = saes.W_dec[i][:width]
         family = lesson2.family_latents(decoder, unit[animal])
         found[width] = (decoder[family] @ unit[animal], decoder[family] @ unit[kinds].T)
         assert int(((unit[5:] @ decoder.T).max(-1).values > 0.9).sum()) == 12      # unrelated features all found
@@ -526,9 +611,9 @@ def test_feature_splitting_by_width() -> None:
     assert len(found[14][0]) == 2
     to_animal, to_kinds = found[16]
     assert len(to_animal) == 4 and sorted(to_kinds.argmax(-1).tolist()) == [0, 1, 2, 3]   # one latent per kind
-    assert 0.81 <= round(to_animal.min().item(), 2) and round(to_animal.max().item(), 2) <= 0.85
+    assert round(to_animal.min().item(), 2) >= 0.81 and round(to_animal.max().item(), 2) <= 0.85
     best = to_kinds.max(-1).values
-    assert 0.53 <= round(best.min().item(), 2) and round(best.max().item(), 2) <= 0.58
+    assert round(best.min().item(), 2) >= 0.53 and round(best.max().item(), 2) <= 0.58
     to_animal, to_kinds = found[24]
     assert len(to_animal) == 5 and to_kinds.argmax(-1).tolist().count(0) == 2           # two latents for dog
     assert all(len(found[w][0]) == len(found[w][1]) for w in widths)
@@ -601,7 +686,8 @@ def _code(path: Path) -> str:
     "n_steps=1500, batch_size=512, desc=\"8 SAEs, one per λ\"",
     "FeatureDictionary(num_features=N_SPLIT, hidden_dim=24, seed=3)",
     "widths = [13, 14, 16, 24]",
-    "l1_coefficients=[0.1] * len(widths),\n                                        widths=widths, n_steps=1000, batch_size=512",
+    "l1_coefficients=[0.1] * len(widths),\n"
+    "                                        widths=widths, n_steps=1000, batch_size=512",
     "torch.Generator().manual_seed(123)",
 ])
 def test_lesson_uses_the_tested_settings(snippet: str) -> None:
@@ -620,11 +706,6 @@ def test_workbook_has_the_seven_exercises_and_their_checks() -> None:
 # ================================================================================================
 # Part B: the SAE on the course model
 # ================================================================================================
-
-from helpers import sae as sae_helpers  # noqa: E402
-from helpers.models import OfflineError  # noqa: E402
-from helpers.sae import clamp_feature, run_with_clamp  # noqa: E402
-
 
 # ------------------------------------------------------------------------------------------------
 # Exercise 6a: clamp_feature
@@ -645,53 +726,10 @@ def test_clamp_feature_keeps_everything_but_the_latent() -> None:
         assert torch.allclose(out, expected, atol=1e-5)
 
 
-def _clamp_in_place(resid, sae, feature, value):
-    resid[:] = clamp_feature(resid, sae, feature, value)
-    return resid
-
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, error=False), ["reconstruction alone", "error term"]),
-    (lambda r, s, f, v: r + v * s.W_dec[f], ["on top of the residual stream", "does not clamp"]),
-    (lambda r, s, f, v: r + (v - s.encode(r)[..., f:f + 1]) * s.W_dec[f] / s.W_dec[f].norm(),
-     ["unit-length direction"]),
-    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, mode="scale"), ["you multiplied the latent by value"]),
-    (lambda r, s, f, v: lesson2._clamp_variant(r, s, f, v, where="last"), ["you clamped the last position only"]),
-    (lambda r, s, f, v: r.clone(), ["the output equals the input", "*before* you edit"]),
-    (_clamp_in_place, ["you modified your input in place"]),
-    (lambda r, s, f, v: clamp_feature(r, s, f, v)[:, -1], ["returned shape (2, 8), expected (2, 5, 8)"]),
-], ids=["stub", "no-error-term", "additive", "unit-direction", "scaled", "last-position", "unchanged", "in-place",
-        "last-row-only"])
-def test_clamp_feature_rejects(learner_fn, parts, capsys) -> None:
-    with torch.no_grad():
-        result = lesson2.check_clamp_feature(learner_fn)
-    _assert_rejected(result, "clamp_feature", parts, capsys)
-
 
 # ------------------------------------------------------------------------------------------------
 # Exercise 6b: run_with_clamp (on the bundled model and SAE)
 # ------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def model_and_sae():
-    torch.set_num_threads(1)
-    return _course_model_and_sae()
-
-
-def _logits_with_hook_at(name: str):
-    return lambda m, s, t, f, v: lesson2._logits_at(m, s, t, f, v, name)
-
-
-def _leaves_hook_attached(m, s, t, f, v):
-    m.add_hook(s.cfg.metadata.hook_name, lambda resid, hook: clamp_feature(resid, s, f, v))
-    return m(t)
-
-
-def _clamps_last_position(m, s, t, f, v):
-    def hook_fn(resid, hook):
-        return torch.cat([resid[:, :-1], clamp_feature(resid, s, f, v)[:, -1:]], dim=1)
-    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
 
 
 def test_run_with_clamp_reference_passes(model_and_sae) -> None:
@@ -699,24 +737,6 @@ def test_run_with_clamp_reference_passes(model_and_sae) -> None:
     result = lesson2.check_run_with_clamp(run_with_clamp, model, sae)
     assert result.passed and result.message == "✅ run_with_clamp: passed all 3 cases."
 
-
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda m, s, t, f, v: m(t), ["the logits are the unmodified model's", "run_with_hooks"]),
-    (_logits_with_hook_at("blocks.2.hook_resid_post"), ["wrong hook (blocks.2.hook_resid_post",
-                                                        "'blocks.2.hook_resid_pre'"]),
-    (_logits_with_hook_at("blocks.3.hook_resid_pre"), ["wrong hook (blocks.2.hook_resid_post"]),   # the same stream
-    (_logits_with_hook_at("blocks.2.hook_resid_mid"), ["wrong hook (blocks.2.hook_resid_mid"]),
-    (_logits_with_hook_at("blocks.1.hook_resid_pre"), ["wrong hook (blocks.1.hook_resid_pre, a layer too early"]),
-    (_clamps_last_position, ["you clamped the last position only"]),
-    (_leaves_hook_attached, ["you left hooks attached"]),
-    (lambda m, s, t, f, v: run_with_clamp(m, s, t, f, v)[:, -1], ["returned shape (1, "]),
-], ids=["stub", "no-hook", "resid-post", "next-resid-pre", "resid-mid", "layer-too-early", "last-position",
-        "hook-left-attached", "last-position-logits"])
-def test_run_with_clamp_rejects(learner_fn, parts, model_and_sae, capsys) -> None:
-    model, sae = model_and_sae
-    _assert_rejected(lesson2.check_run_with_clamp(learner_fn, model, sae), "run_with_clamp", parts, capsys)
-    assert not any(hp.fwd_hooks for hp in model.hook_dict.values())      # the check leaves the model clean
 
 
 # ------------------------------------------------------------------------------------------------
@@ -742,22 +762,6 @@ def test_best_matching_label_reference_passes(learner_fn) -> None:
     assert result.passed and result.message == "✅ best_matching_label: passed all 3 cases."
 
 
-@pytest.mark.parametrize(("learner_fn", "parts"), [
-    (_stub, ["not implemented yet"]),
-    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, flip=True)), ["the sign is flipped", "*without*"]),
-    (lambda a, y: lesson2._best(lesson2.feature_label_auroc(a, y), lowest=True), ["the *lowest* AUROC"]),
-    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, tie=0.0)), ["ties count as losses", "one half"]),
-    (lambda a, y: lesson2._best(lesson2._pairwise_auroc(a, y, tie=1.0)), ["ties count as wins"]),
-    (lambda a, y: lesson2._best(lesson2.feature_label_auroc(a, y).T), ["the best feature for each label"]),
-    (lambda a, y: lesson2.feature_label_auroc(a, y).max(-1), ["return (best_label, best_auroc), in that order"]),
-    (lambda a, y: lesson2._best((a.T @ y.float()) / y.float().sum(0) - (a.T @ (~y).float()) / (~y).float().sum(0)),
-     ["difference of mean activations"]),
-    (lambda a, y: lesson2.feature_label_auroc(a, y), ["returned a tensor of shape (5, 4), expected a tuple of 2 items"]),
-], ids=["stub", "flipped-sign", "argmin", "ties-as-losses", "ties-as-wins", "transposed", "swapped", "mean-difference",
-        "whole-matrix"])
-def test_best_matching_label_rejects(learner_fn, parts, capsys) -> None:
-    _assert_rejected(lesson2.check_best_matching_label(learner_fn), "best_matching_label", parts, capsys)
-
 
 def test_feature_label_auroc_matches_sklearn() -> None:
     from sklearn.metrics import roc_auc_score
@@ -770,7 +774,9 @@ def test_feature_label_auroc_matches_sklearn() -> None:
     want = torch.tensor([[roc_auc_score(labels[:, j].numpy(), acts[:, f].numpy()) for j in range(5)]
                          for f in range(12)], dtype=torch.float32)
     assert torch.allclose(got, want, atol=1e-6)
-    assert torch.allclose(got, lesson2._pairwise_auroc(acts, labels), atol=1e-5)
+    assert torch.allclose(got, pairwise_auroc(acts, labels), atol=1e-5)
+
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -872,18 +878,32 @@ def test_ground_truth_shares(part_b) -> None:
     _, _, data, acts, matches = part_b
     assert acts.shape[0] == 7529 and len(data.names) == 223
     assert len(matches.features) == pytest.approx(3717, abs=3)
-    for verdict, (total, concept, word) in {"clean": [0.09362389023405973, 0.011030400860909336, 0.08259348937315039], "split": [0.6575195049771321, 0.12052730696798493, 0.5369921980091472], "vague": [0.24885660478880817, 0.014527845036319613, 0.23432875975248857]}.items():
+    for verdict, (total, concept, word) in {
+            "clean": [0.09362389023405973, 0.011030400860909336, 0.08259348937315039],
+            "split": [0.6575195049771321, 0.12052730696798493, 0.5369921980091472],
+            "vague": [0.24885660478880817, 0.014527845036319613, 0.23432875975248857]}.items():
         assert matches.share(verdict) == pytest.approx(total, abs=0.003), verdict
         assert matches.share(verdict, "concept") == pytest.approx(concept, abs=0.003), verdict
         assert matches.share(verdict, "word") == pytest.approx(word, abs=0.003), verdict
 
 
-@pytest.mark.parametrize(("feature", "verdict", "label"), [[3609, "split", "fact or claim: first word after the subject"], [2568, "split", "fact or claim: first word after the subject"], [3974, "vague", "word: negative"], [4079, "split", "fact or claim: first word after the subject"], [275, "split", "fact or claim: first word after the subject"], [427, "clean", "IOI: last word of the prompt"], [20, "clean", "word: It"], [456, "split", "word: David"], [2372, "vague", "a negative word"], [1784, "clean", "fact or claim: word before the city or country"]])
+@pytest.mark.parametrize(("feature", "verdict", "label"), [
+    [3609, "split", "fact or claim: first word after the subject"],
+    [2568, "split", "fact or claim: first word after the subject"],
+    [3974, "vague", "word: negative"],
+    [4079, "split", "fact or claim: first word after the subject"],
+    [275, "split", "fact or claim: first word after the subject"],
+    [427, "clean", "IOI: last word of the prompt"],
+    [20, "clean", "word: It"],
+    [456, "split", "word: David"],
+    [2372, "vague", "a negative word"],
+    [1784, "clean", "fact or claim: word before the city or country"],
+])
 @pytest.mark.claim
 def test_latents_named_in_the_text(part_b, feature, verdict, label) -> None:
     matches = part_b[4]
     found = matches.of(feature)
-    assert (found["verdict"], found["label"]) == (verdict, label)
+    assert (found.verdict, found.label) == (verdict, label)
 
 
 @pytest.mark.parametrize(("feature", "auroc", "precision", "narrow_label", "narrow_precision"), [
@@ -897,8 +917,8 @@ def test_figures_of_the_latents_named_in_the_text(part_b, feature, auroc, precis
                                                   narrow_precision) -> None:
     """The AUROC and the shares of activation that sections 4, 7 and 8 quote for each named latent."""
     found = part_b[4].of(feature)
-    assert round(found["auroc"], 2) == auroc and round(100 * found["precision"]) == precision
-    assert found["narrow_label"] == narrow_label and round(100 * found["narrow_precision"]) == narrow_precision
+    assert round(found.auroc, 2) == auroc and round(100 * found.precision) == precision
+    assert found.narrow_label == narrow_label and round(100 * found.narrow_precision) == narrow_precision
 
 
 @pytest.mark.claim
@@ -909,9 +929,9 @@ def test_the_examples_of_section_7_follow_their_rule(part_b) -> None:
     words, 70% in reviews, strongest on the *late* of 'It was late when')."""
     _, _, data, acts, matches = part_b
     rows = [matches.of(int(f)) for f in matches.features]
-    names_only = [r for r in rows if r["verdict"] == "split" and r["narrow_label"] == "a first name"
-                  and round(100 * r["narrow_precision"]) == 100 and r["label"].startswith("word: ")]
-    assert max(names_only, key=lambda r: r["auroc"])["feature"] == 456
+    names_only = [r for r in rows if r.verdict == "split" and r.narrow_label == "a first name"
+                  and round(100 * r.narrow_precision) == 100 and r.label.startswith("word: ")]
+    assert max(names_only, key=lambda r: r.auroc).feature == 456
     sentiment = lesson2.feature_label_auroc(acts[:, matches.features],
                                             data.labels[:, [data.names.index("a positive word"),
                                                             data.names.index("a negative word")]])
@@ -975,16 +995,21 @@ def test_clean_and_split_counts_by_label(part_b) -> None:
 def test_steering_effect(model_and_sae, part_b) -> None:
     """Section 8: latent 1784 (AUROC 0.959, clean); share of completions naming a place by clamp."""
     model, sae, data, acts, _ = part_b
-    auroc = lesson2.feature_label_auroc(acts, data.label("fact or claim: word before the city or country")[:, None])[:, 0]
+    concept = data.label("fact or claim: word before the city or country")
+    auroc = lesson2.feature_label_auroc(acts, concept[:, None])[:, 0]
     feature = int(auroc.argmax())
     assert feature == 1784 and float(auroc[feature]) == pytest.approx(0.9593, abs=0.002)
     peak = acts[:, feature].max().item()
     assert peak == pytest.approx(2.4501, abs=0.01)
     multiples = [None, 1, 5, 10, 20]
+    clamp_hook = _lesson_function("clamp_hook", sae=sae, feature=feature)      # the hook the lesson's cell writes
     with torch.no_grad():
-        sweep = lesson2.steering_sweep(model, sae, feature, [None if m is None else m * peak for m in multiples])
-    shares = [share for share, _ in sweep.values()]
-    assert shares == pytest.approx([0.0, 0.0, 0.041666666666666664, 0.625, 1.0], abs=1.5 / len(lesson2.STEERING_PROMPTS))
+        sweep = lesson2.steering_sweep(model, sae.cfg.metadata.hook_name, clamp_hook,
+                                       [None if m is None else m * peak for m in multiples])
+    assert [outcome.value for outcome in sweep] == [None if m is None else m * peak for m in multiples]
+    shares = [outcome.share for outcome in sweep]
+    assert shares == pytest.approx([0.0, 0.0, 0.041666666666666664, 0.625, 1.0],
+                                   abs=1.5 / len(lesson2.STEERING_PROMPTS))
 
 
 def test_lesson_and_workbook_use_the_tested_steering_settings() -> None:
@@ -993,3 +1018,24 @@ def test_lesson_and_workbook_use_the_tested_steering_settings() -> None:
     assert "multiples = [None, 1, 5, 10, 20]" in lesson
     assert "for feature in [427, 20, 456, 2372]:" in lesson          # section 7's four examples, tested above
     assert "feature, value = 1784, 10 * 2.4501" in workbook
+
+
+def _lesson_function(name: str, **names) -> object:
+    """The function ``name`` as a code cell of the lesson defines it, with ``names`` as its globals."""
+    tree = ast.parse(_code(LESSON))
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    namespace = dict(names)
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(LESSON), "exec"), namespace)  # noqa: S102
+    return namespace[name]
+
+
+def test_the_lessons_clamp_hook_is_the_exercises_clamp() -> None:
+    """Section 8's hook, written in the lesson's cell, changes the residual stream as clamp_feature does."""
+    sae = lesson2.tiny_sae(seed=3)
+    resid = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(1))
+    hook = _lesson_function("clamp_hook", sae=sae, feature=6)
+    with torch.no_grad():
+        assert torch.equal(hook(resid.clone(), None, value=2.5), clamp_feature(resid, sae, 6, 2.5))
+    code = _code(LESSON)
+    assert "lesson2.steering_sweep(model, hook_name, clamp_hook," in code
+    assert code.index("def clamp_hook(") < code.index("lesson2.steering_sweep(")

@@ -28,16 +28,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 import torch  # noqa: E402
 
 
-def _marked(test) -> list:
-    """The wrong answers of a test parametrized over ``(learner..., expected)`` pairs: the learners."""
-    for mark in getattr(test, "pytestmark", []):
-        names = mark.args[0] if mark.name == "parametrize" else ""
-        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-        if names and names[0].startswith("learner"):
-            return [value[0] for value in mark.args[1]]
-    return []
-
-
 def lesson_wrong_answers(which: str) -> tuple[object, dict[str, list], dict[str, tuple]]:
     """(module of the checks, {exercise: [wrong answers]}, {exercise: extra arguments of its check})."""
     if which in ("1", "3", "4", "circuits"):
@@ -48,12 +38,10 @@ def lesson_wrong_answers(which: str) -> tuple[object, dict[str, list], dict[str,
         return getattr(tests, "lesson3" if which == "circuits" else f"lesson{which}"), answers, {}
     if which == "2":
         tests = __import__("test_lesson2")
-        by_test = {"toy_model_forward": "toy_forward", "toy_model_loss": "toy_loss", "sae_forward": "sae_forward",
-                   "sae_loss": "sae_loss", "l0_norm": "l0", "count_dead_latents": "dead_latents",
-                   "train_sae": "train_sae", "clamp_feature": "clamp_feature", "run_with_clamp": "run_with_clamp",
-                   "best_matching_label": "best_matching_label"}
-        answers = {name: [fn for fn in _marked(getattr(tests, f"test_{short}_rejects")) if callable(fn)]
-                   for name, short in by_test.items()}
+        answers = {}
+        for name, learner, _ in tests.WRONG_ANSWERS:
+            if callable(learner):
+                answers.setdefault(name, []).append(learner)
         return tests.lesson2, answers, {"run_with_clamp": tests._course_model_and_sae()}
     raise SystemExit(f"unknown lesson {which!r}: choose 1, 2, 3, 4 or circuits")
 
