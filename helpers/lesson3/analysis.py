@@ -59,7 +59,7 @@ def family_metrics(model: HookedTransformer, prompts: IOIPatchingData, circuit: 
     """
     tokens, answers = prompts.clean_tokens, prompts.answer_tokens
     means = head_means(model, prompts.corrupted_tokens)                     # [n_layers, pos, head_index, d_head]
-    keep = set(map(tuple, circuit))
+    keep: set[Head] = {(layer, head) for layer, head in circuit}
     outside = [h for h in all_heads(model) if h not in keep]
     layer, index = head
     logits, cache = model.run_with_cache(tokens, names_filter=get_act_name("pattern", layer))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
+from typing import cast
 
 import torch
 from circuit_tracer.graph import Graph
 from circuit_tracer.replacement_model.replacement_model_transformerlens import TransformerLensReplacementModel
+from circuit_tracer.transcoder import TranscoderSet
 from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens import ActivationCache, HookedTransformer, HookedTransformerConfig
@@ -28,7 +30,8 @@ CHECK_PROMPTS = ("The Colosseum is in the city of", "Everyone knows that the Kre
 
 __all__ = ["tiny_model", "ioi_case", "tiny_case", "NormalizedMetric", "patching_setups", "clean_cache",
            "logit_diff_cases", "sweep_cases", "head_cases", "ablation_cases", "faithfulness_cases",
-           "attribution_cases", "replacement_model", "feature_labels", "CHECK_PROMPTS", "check_graph", "logit_cases",
+           "attribution_cases", "replacement_model", "transcoders", "feature_labels", "CHECK_PROMPTS", "check_graph",
+           "logit_cases",
            "edge_cases", "influence_cases", "swap_pairs"]
 
 
@@ -187,6 +190,11 @@ def replacement_model() -> TransformerLensReplacementModel:
     return load_replacement_model()
 
 
+def transcoders() -> TranscoderSet:
+    """The per-layer transcoders of :func:`replacement_model`."""
+    return cast(TranscoderSet, replacement_model().transcoders)
+
+
 @lru_cache(maxsize=None)
 def feature_labels() -> FeatureLabels:
     """:func:`~helpers.lesson3.graphs.label_features` of :func:`replacement_model`."""
@@ -223,7 +231,7 @@ def logit_cases() -> list[Case]:
         top = sorted(last, key=lambda f: -graph.activation_values[graph.selected_features[f.node]].item())[:2]
         for node, layer, _, feature in top:
             value = graph.activation_values[graph.selected_features[node]].item()
-            cases.append(Case((value, replacement_model().transcoders[layer].W_dec[feature].detach(), scale, W_U,
+            cases.append(Case((value, transcoders()[layer].W_dec[feature].detach(), scale, W_U,
                                graph.logit_targets[0].vocab_idx),
                               label=f"{prompt!r}, feature {layer}/{feature} -> {graph.logit_targets[0].token_str!r}"))
     return cases
@@ -256,8 +264,8 @@ def edge_cases() -> list[Case]:
                      and t.pos >= s.pos and abs(graph.adjacency_matrix[t.node, s.node]) > 1e-4]
             source, target = rng.choice(pairs)
             block = replacement.blocks[target.layer]
-            written = values[source.node].item() * replacement.transcoders[source.layer].W_dec[source.feature].detach()
-            encoder = replacement.transcoders[target.layer].W_enc[target.feature].detach()
+            written = values[source.node].item() * transcoders()[source.layer].W_dec[source.feature].detach()
+            encoder = transcoders()[target.layer].W_enc[target.feature].detach()
             cases.append(Case((written, source.pos, encoder, target.pos,
                                cache[f"blocks.{target.layer}.attn.hook_pattern"][0],
                                cache[f"blocks.{target.layer}.ln1.hook_scale"][0],

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from circuit_tracer.graph import Graph
@@ -172,7 +172,7 @@ def label_features(replacement: TransformerLensReplacementModel, min_selectivity
     items = _groups(replacement)
     keys = sorted({(kind, value) for kind, value, _, _ in items})
     index = {key: i for i, key in enumerate(keys)}
-    n_layers, d_transcoder = replacement.cfg.n_layers, replacement.transcoders.d_transcoder
+    n_layers, d_transcoder = replacement.cfg.n_layers, cast(int, replacement.transcoders.d_transcoder)
     sums = torch.zeros(n_layers, len(keys), d_transcoder)
     counts = torch.zeros(len(keys))
     by_length: dict[int, dict[tuple, list]] = {}
@@ -256,6 +256,9 @@ def swap_success(fn: Callable, replacement: TransformerLensReplacementModel, lab
         tokens = replacement.to_tokens(landmark_prompt(landmark))
         _, activations = replacement.get_activations(tokens)
         interventions = fn(labels, activations, city, target)
-        logits = replacement.feature_intervention(tokens, interventions)[0] if interventions else replacement(tokens)
+        if interventions:
+            logits = replacement.feature_intervention(tokens, interventions)[0]  # type: ignore[call-arg]
+        else:
+            logits = replacement(tokens)
         out.append(SwapOutcome(landmark, city, target, top_token(replacement, logits).strip()))
     return out

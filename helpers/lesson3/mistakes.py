@@ -6,7 +6,7 @@ signature.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Int
@@ -188,7 +188,7 @@ def influence_mistake(absolute: bool = True, normalize: bool = True, depth: int 
 
 
 def switches_off(labels: FeatureLabels, activations: Float[Tensor, "layer pos d_sae"], source_city: str,
-                 interventions: object) -> bool:
+                 interventions: Any) -> bool:
     """Whether ``interventions`` (a learner's answer to exercise 10) set at least one of the source city's active
     features to 0 at the last position (always true when none of them is active)."""
     last = activations.shape[1] - 1
@@ -203,7 +203,7 @@ def switches_off(labels: FeatureLabels, activations: Float[Tensor, "layer pos d_
 
 
 def swap_mistake(labels: FeatureLabels, activations: Float[Tensor, "layer pos d_sae"], source_city: str,
-                 target_city: str, interventions: object) -> str | None:
+                 target_city: str, interventions: Any) -> str | None:
     """What is wrong with a learner's exercise 10 ``interventions`` on one prompt where the answer did not move
     to ``target_city``, or ``None`` when nothing in them explains it."""
     n_pos = activations.shape[1]

@@ -4,6 +4,7 @@ scripts from the internet."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from circuit_tracer.graph import Graph
@@ -33,7 +34,7 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
     graph = nx.DiGraph()
     palette = plt.get_cmap("tab10")
     pos = {"input": (0.0, -1.0), "logits": (0.0, float(n_layers))}
-    colours = {"input": "lightgrey", "logits": "lightgrey"}
+    colours: dict[str, Any] = {"input": "lightgrey", "logits": "lightgrey"}
     members = {"input": ["input"], "logits": ["logits"]}
     for name, height in (other_nodes or {}).items():
         pos[name], colours[name], members[name] = (1.6, height), "wheat", [name]   # beside the heads
@@ -107,7 +108,7 @@ def plot_attribution_graph(graph: Graph, node_mask: Bool[Tensor, "node"], edge_m
         (x0, y0), (x1, y1) = coords[s], coords[t]
         ax.plot([x0, x1], [y0, y1], color="tab:blue" if w > 0 else "tab:red", zorder=1,
                 alpha=min(0.9, 0.05 + 0.9 * abs(w) / scale), linewidth=0.3 + 2.7 * abs(w) / scale)
-    markers = {"feature": dict(s=45, color="tab:orange", edgecolor="black", linewidth=0.5),
+    markers: dict[str, dict[str, Any]] = {"feature": dict(s=45, color="tab:orange", edgecolor="black", linewidth=0.5),
                "error": dict(s=30, marker="s", color="lightgray", edgecolor="gray"),
                "logit": dict(s=80, marker="D", color="tab:green", edgecolor="black")}
     for node, (x, y) in coords.items():
