@@ -20,20 +20,22 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+Number = float | int | np.floating | np.integer    # beartype (the tests' checker) takes no int as a float
+
 __all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code"]
 
 
-def _numpy(x: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+def _numpy(x: torch.Tensor | np.ndarray | Sequence[Number]) -> np.ndarray:
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
 
 
-def _axes(ax: Axes | None, figsize: tuple[float | int, float | int]) -> Axes:   # an int size is a size too
+def _axes(ax: Axes | None, figsize: tuple[Number, Number]) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=figsize)[1]
 
 
 def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str = "head", ylabel: str = "layer",
             xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None,
-            cmap: str | None = None, vmin: float | None = None, vmax: float | None = None,
+            cmap: str | None = None, vmin: Number | None = None, vmax: Number | None = None,
             annotate: bool = True, highlight: Sequence[tuple[int, int]] = (), cbar_label: str = "",
             ax: Axes | None = None) -> Axes:
     """Colour a 2-D table, e.g. one score per head: ``scores`` is ``[layer, head]`` (rows, columns).
@@ -66,9 +68,9 @@ def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str =
     return ax
 
 
-def line(series: dict[str, torch.Tensor | Sequence[float]] | torch.Tensor | Sequence[float], title: str = "", *,
+def line(series: dict[str, torch.Tensor | Sequence[Number]] | torch.Tensor | Sequence[Number], title: str = "", *,
          xlabel: str = "", ylabel: str = "", xticklabels: Sequence[str] | None = None,
-         vlines: dict[str, float] | None = None, ax: Axes | None = None) -> Axes:
+         vlines: dict[str, Number] | None = None, ax: Axes | None = None) -> Axes:
     """One line per entry of ``series`` (a dict name -> values ``[n]``, or one sequence).
 
     ``vlines`` maps a label to an x position where a dashed vertical line is drawn.
@@ -89,8 +91,8 @@ def line(series: dict[str, torch.Tensor | Sequence[float]] | torch.Tensor | Sequ
     return ax
 
 
-def bar(values: dict[str, float] | torch.Tensor | Sequence[float], title: str = "", *,
-        labels: Sequence[str] | None = None, ylabel: str = "", hline: float | None = None,
+def bar(values: dict[str, Number] | torch.Tensor | Sequence[Number], title: str = "", *,
+        labels: Sequence[str] | None = None, ylabel: str = "", hline: Number | None = None,
         ax: Axes | None = None) -> Axes:
     """A bar per value; ``values`` is a dict label -> number, or numbers with ``labels``.
 
