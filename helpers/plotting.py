@@ -50,7 +50,8 @@ def heatmap(scores: torch.Tensor | np.ndarray, title: str = "", *, xlabel: str =
     if cmap is None and values.min() < 0:
         cmap, limit = "RdBu", np.abs(values).max() or 1.0
         vmin, vmax = (-limit if vmin is None else vmin), (limit if vmax is None else vmax)
-    image = ax.imshow(values, cmap=cmap or "Blues", vmin=vmin, vmax=vmax, aspect="auto")
+    image = ax.imshow(values, cmap=cmap or "Blues", vmin=None if vmin is None else float(vmin),
+                      vmax=None if vmax is None else float(vmax), aspect="auto")
     ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label=cbar_label or None)
     ax.set_xticks(range(n_cols), list(xticklabels) if xticklabels is not None else [str(i) for i in range(n_cols)])
     ax.set_yticks(range(n_rows), list(yticklabels) if yticklabels is not None else [str(i) for i in range(n_rows)])
@@ -80,8 +81,8 @@ def line(series: dict[str, torch.Tensor | Sequence[Number]] | torch.Tensor | Seq
     for name, values in series.items():
         ax.plot(_numpy(values), marker="." if len(_numpy(values)) < 60 else None, label=name or None)
     for name, x in (vlines or {}).items():
-        ax.axvline(x, color="grey", linestyle="--")
-        ax.text(x, ax.get_ylim()[1], f" {name}", va="top", color="grey")
+        ax.axvline(float(x), color="grey", linestyle="--")
+        ax.text(float(x), ax.get_ylim()[1], f" {name}", va="top", color="grey")
     if xticklabels is not None:
         ax.set_xticks(range(len(xticklabels)), xticklabels, rotation=90 if len(xticklabels) > 12 else 0)
     if any(series):
@@ -109,7 +110,7 @@ def bar(values: dict[str, Number] | torch.Tensor | Sequence[Number], title: str 
     ax.bar(range(len(heights)), heights, color=["tab:red" if h < 0 else "tab:blue" for h in heights])
     ax.set_xticks(range(len(heights)), labels, rotation=90 if len(heights) > 8 else 0)
     if hline is not None:
-        ax.axhline(hline, color="grey", linestyle="--")
+        ax.axhline(float(hline), color="grey", linestyle="--")
     ax.set(title=title, ylabel=ylabel)
     ax.grid(alpha=0.3, axis="y")
     return ax
