@@ -1,6 +1,6 @@
 """Lesson 1: the workbook's checks catch wrong answers, and the lesson's text agrees with the models.
 
-Part 1 feeds every check of ``helpers.lesson1`` the reference, the solved workbook's function, the
+Part 1 feeds every check of ``helpers.lesson1.checks`` the reference, the solved workbook's function, the
 generated stub, and plausible wrong answers written the way a learner might write them.
 
 Part 2 runs the code cells of ``notebooks/01_*.ipynb`` and asserts every claim its text makes about
@@ -17,10 +17,11 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from notebook_cells import run_lesson, workbook_check_tests  # noqa: E402
 from transformer_lens import utils  # noqa: E402
 
 from helpers import lesson1  # noqa: E402
-from notebook_cells import run_lesson, workbook_check_tests  # noqa: E402
+from helpers.lesson1 import cases  # noqa: E402
 from helpers.metrics import induction_and_prev_token_scores, repeated_random_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,6 @@ NAME = "01_residual_stream_induction_heads.ipynb"
 EXERCISES = ["rebuild_residual_stream", "head_logit_attribution", "previous_token_scores", "induction_scores",
              "ablation_loss_increase", "k_composition_score", "induction_targets"]
 CHECKS = {name: getattr(lesson1, f"check_{name}") for name in EXERCISES}
-
-
 
 @pytest.fixture(autouse=True)
 def _no_grad():
@@ -39,7 +38,8 @@ def _no_grad():
 
 
 # ============================================================================ part 1: the checks
-test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, lesson1, EXERCISES)
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+    NAME, lesson1, EXERCISES)
 
 
 def _rebuild(embed=True, pos=True, mlp=True, short=0, shortcut=False):
@@ -114,7 +114,8 @@ def _ablate(z_index="head", every_layer=False, whole_layer=False, all_tokens=Fal
                         act[:, head] = 0
             return act
         layers = range(model.cfg.n_layers) if every_layer else {layer for layer, _ in heads}
-        hooks = [(utils.get_act_name("attn_out" if whole_layer else "z", layer), hook) for layer in layers] if heads else []
+        hook_name = "attn_out" if whole_layer else "z"
+        hooks = [(utils.get_act_name(hook_name, layer), hook) for layer in layers] if heads else []
         keep = slice(None) if all_tokens else slice(half_len if with_first else half_len + 1, None)
         clean = model(tokens, return_type="loss", loss_per_token=True)[:, keep].mean()
         if add_hook:                        # hooks added by hand and never removed
@@ -151,6 +152,37 @@ def _targets(plus=1, first=False, include_self=False):
             out.append(-1 if not earlier else (earlier[0] if first else earlier[-1]) + plus)
         return torch.tensor(out)
     return learner
+
+
+def _targets_anywhere(tokens):
+    """Every other occurrence of the token, later ones included."""
+    out = torch.full((len(tokens),), -1)
+    for q in range(len(tokens)):
+        matches = (tokens == tokens[q]).nonzero()[:, 0]
+        matches = matches[matches != q]
+        if len(matches):
+            out[q] = matches[-1] + 1
+    return out
+
+
+def _targets_zeros(tokens):
+    """Starts from zeros, so a token never seen before gets 0 (BOS) instead of -1."""
+    out, last_seen = torch.zeros(len(tokens), dtype=torch.long), {}
+    for q, token in enumerate(tokens.tolist()):
+        if token in last_seen:
+            out[q] = last_seen[token] + 1
+        last_seen[token] = q
+    return out
+
+
+def _targets_float(tokens):
+    """Right values in a float tensor (torch.full with -1.0)."""
+    out, last_seen = torch.full((len(tokens),), -1.0), {}
+    for q, token in enumerate(tokens.tolist()):
+        if token in last_seen:
+            out[q] = last_seen[token] + 1
+        last_seen[token] = q
+    return out
 
 
 WRONG_ANSWERS = [
@@ -195,6 +227,10 @@ WRONG_ANSWERS = [
     ("induction_targets", _targets(plus=0), ["right *after* it"]),
     ("induction_targets", _targets(first=True), ["most recent"]),
     ("induction_targets", _targets(include_self=True), ["the token itself"]),
+    ("induction_targets", _targets_anywhere, ["positions after q", "tokens[:q]"]),
+    ("induction_targets", _targets_zeros, ["you wrote 0", "write -1"]),
+    ("induction_targets", _targets_float, ["returned dtype torch.float32", "integer dtype"]),
+    ("induction_targets", lambda tokens: _targets()(tokens).tolist(), ["returned a list", "expected a tensor"]),
 ]
 
 
@@ -213,20 +249,19 @@ def test_wrong_answer_is_rejected_with_its_message(name: str, learner, expected:
 def test_checks_clean_up_after_a_learner_who_breaks_their_inputs() -> None:
     """Hooks left behind are removed and mutated inputs never reach the cached cases: the next check passes."""
     assert not CHECKS["ablation_loss_increase"](_ablate(add_hook=True)).passed
-    assert not any(hp.fwd_hooks for hp in lesson1._model("attn-only-2l").hook_dict.values())
+    assert not any(hp.fwd_hooks for hp in lesson1.check_model("attn-only-2l").hook_dict.values())
     assert CHECKS["ablation_loss_increase"](lesson1.ablation_loss_increase).passed
     assert not CHECKS["rebuild_residual_stream"](_rebuild_in_place).passed
     assert CHECKS["rebuild_residual_stream"](lesson1.rebuild_residual_stream).passed
 
 
-def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
+def test_every_check_has_at_least_three_wrong_answers_tested() -> None:
     counts = {name: sum(n == name for n, _, _ in WRONG_ANSWERS) for name in EXERCISES}
-    assert min(counts.values()) >= 2, counts
+    assert min(counts.values()) >= 3, counts
 
 
 def test_checks_leave_the_learners_random_state_alone() -> None:
-    lesson1._model.cache_clear()
-    lesson1._rebuild_cases.cache_clear()
+    cases.clear_caches()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -268,6 +303,7 @@ def test_heads_above() -> None:
     assert lesson1.heads_above(scores, 0.5) == [(1, 0), (0, 1)]
     assert lesson1.heads_above(scores, 0.95) == [(1, 0)]
     assert lesson1.best_head(scores) == (1, 0)
+    assert lesson1.best_head(scores).layer == 1 and lesson1.heads_above(scores, 0.5)[1].head == 1
 
 
 # ============================================================================ part 2: the lesson's claims
@@ -411,7 +447,8 @@ def test_claim_pitfall_the_model_copies_rather_than_follows_the_story(lesson: di
     assert roof[" roof"] > roof[" mat"]                              # the copy beats "cats sit on mats"
     assert roof[" roof"] >= 2 * alone[" roof"]                       # well above its no-context probability
     boost = roof[" roof"] - alone[" roof"]
-    assert alone[" mat"] > alone[" roof"]                            # "with no earlier sentence it rates mat above roof"
+    assert alone[" mat"] > alone[" roof"]                            # "with no earlier sentence it rates mat above
+    #                                                                   roof"
     # ablated: compare with the *ablated* no-context row: the earlier sentence makes no difference
     _, alone_ablated = story["The cat sat on the"]
     _, mat_ablated = story["The cat sat on the mat. The cat sat on the"]
