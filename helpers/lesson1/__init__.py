@@ -53,8 +53,6 @@ from helpers.lesson1.reference import (
     zero_heads_hooks,
 )
 
-_model = check_model     # the old private name of check_model, kept for code written against lesson1.py
-
 __all__ = [
     # the notebook's helpers
     "CAT_PROMPT", "IOI_PROMPT", "Head", "load_lesson_model", "heads_above", "best_head",
