@@ -15,9 +15,11 @@ import json
 import warnings
 
 import torch
+from jaxtyping import Bool, Float, Int
 from sae_lens import SAE
 from sae_lens.evals import get_recons_loss
 from sae_lens.training.activation_scaler import ActivationScaler
+from torch import Tensor
 from transformer_lens import HookedTransformer
 
 from helpers.fragility import perturb_if_asked
@@ -61,7 +63,7 @@ def training_record(name: str = DEFAULT_SAE) -> dict:
 
 
 @torch.no_grad()
-def reconstruction_losses(model: HookedTransformer, sae: SAE, tokens: torch.Tensor,
+def reconstruction_losses(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"],
                           skip_bos: bool = True) -> dict[str, float]:
     """Mean next-token cross-entropy of ``model`` on ``tokens`` ``[batch, pos]`` three ways: clean,
     with the SAE's reconstruction spliced in at ``sae.cfg.metadata.hook_name``, and with that
@@ -82,7 +84,8 @@ def reconstruction_losses(model: HookedTransformer, sae: SAE, tokens: torch.Tens
                 zero_ablation=mean(losses["ce_loss_with_ablation"]))
 
 
-def ce_loss_recovered(model: HookedTransformer, sae: SAE, tokens: torch.Tensor, skip_bos: bool = True) -> float:
+def ce_loss_recovered(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"],
+                      skip_bos: bool = True) -> float:
     """The fraction of the loss gap between zero-ablating the hook and the clean model that the SAE
     closes: ``(CE_zero - CE_sae) / (CE_zero - CE_clean)``, 1.0 for a perfect reconstruction.
 
@@ -133,8 +136,9 @@ def load_model_and_sae(name: str = "course-4l") -> tuple[HookedTransformer, SAE]
 # =====================================================================================
 
 @torch.no_grad()
-def sae_latents(model: HookedTransformer, sae: SAE, tokens: torch.Tensor,
-                mask: torch.Tensor | None = None, batch_size: int = 64) -> torch.Tensor:
+def sae_latents(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"],
+                mask: Bool[Tensor, "batch pos"] | None = None, batch_size: int = 64
+                ) -> Float[Tensor, "batch pos d_sae"] | Float[Tensor, "example d_sae"]:
     """The SAE's latents on ``tokens`` ``[n_seq, pos]``: ``[n_seq, pos, d_sae]``, or, with a
     boolean ``mask`` ``[n_seq, pos]``, only the masked positions, flattened: ``[n_masked, d_sae]``.
 
@@ -174,7 +178,7 @@ def generate_greedy(model: HookedTransformer, prompts: list[str], n_new: int = 1
 
 
 @torch.no_grad()
-def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: torch.Tensor) -> dict[str, float]:
+def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"]) -> dict[str, float]:
     """L0 (active latents per token), explained variance and cosine similarity of the SAE's
     reconstruction of the residual stream on ``tokens`` ``[batch, pos]``, BOS positions left out."""
     hook = sae.cfg.metadata.hook_name

@@ -13,10 +13,10 @@ package (``from helpers import lesson2``; ``from helpers.lesson2 import check_sa
 - :mod:`~helpers.lesson2.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson2.cases`
   and the wrong answers of :mod:`~helpers.lesson2.mistakes` (which also grades the training loop).
 
-=====  ==================================  ==================================================
+=====  ==================================  ========================================================================
  ex.   reference (``reference.<name>``)    tests of its check (``tests/test_lesson2.py``)
-=====  ==================================  ==================================================
-  1a   ``toy_model_forward``               ``WRONG_ANSWERS``, ``test_wrong_answer_is_rejected``
+=====  ==================================  ========================================================================
+  1a   ``toy_model_forward``               ``WRONG_ANSWERS`` (``test_wrong_answer_is_rejected_with_its_message``)
   1b   ``toy_model_loss``                  the same
   2    ``sae_forward``                     the same
   3    ``sae_loss``                        the same
@@ -26,7 +26,7 @@ package (``from helpers import lesson2``; ``from helpers.lesson2 import check_sa
   6a   ``clamp_feature``                   the same, and ``test_clamp_feature_*``
   6b   ``run_with_clamp``                  the same (on the bundled model and SAE)
   7    ``best_matching_label``             the same, and ``test_feature_label_auroc_*``
-=====  ==================================  ==================================================
+=====  ==================================  ========================================================================
 
 Every check is ``checks.check_<name>``; the reference and the solved workbook pass it and the generated stub
 fails it (``test_reference_and_solved_workbook_pass``, ``test_generated_stub_is_rejected``). Shapes use the
