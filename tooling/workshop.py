@@ -1,13 +1,15 @@
-"""Keep the generated parts of docs/WORKSHOP.md current: the lesson table and the discussion prompts.
+"""Keep the generated parts of docs/WORKSHOP.md current: the lesson table, the exercises, the discussion prompts.
 
-    python -m tooling.workshop            # rewrite both blocks of docs/WORKSHOP.md
-    python -m tooling.workshop --check    # exit 1 if either block is out of date
+    python -m tooling.workshop            # rewrite the three blocks of docs/WORKSHOP.md
+    python -m tooling.workshop --check    # exit 1 if any block is out of date
 
 ``python3 course.py guide`` runs the first line; ``python3 course.py timings`` runs it too. The rest of
-the guide is written by hand. The two blocks come from:
+the guide is written by hand. The three blocks come from:
 
 * the lesson table: each lesson's title (the first ``#`` heading of ``notebooks/NN_*.ipynb``) and the
   measured run times and memory of ``docs/timings.json``;
+* the exercises: the check cells of every solved workbook ``solutions/NN_*.ipynb`` (``passed_k =
+  check_<name>(...)``), which are also what ``python3 course.py nbgrader`` and ``progress`` grade;
 * the discussion prompts: in every lesson notebook, each numbered list that follows a heading
   containing "Discussion prompts", up to the next heading. Add a prompt to a lesson and run
   ``python3 course.py guide``; a test fails until you do.
@@ -24,10 +26,11 @@ from pathlib import Path
 import nbformat
 
 from tooling.book import NOTEBOOK_GLOB, ROOT, notebook_title, relative
+from tooling.make_exercises import check_cells
 
 GUIDE = ROOT / "docs" / "WORKSHOP.md"
 TIMINGS = ROOT / "docs" / "timings.json"
-BLOCKS = ("lessons", "discussion")
+BLOCKS = ("lessons", "exercises", "discussion")
 _HEADING = re.compile(r"^#{1,6}\s")
 _DISCUSSION = re.compile(r"^#{1,6}\s.*discussion prompts", re.I)
 _ITEM = re.compile(r"^(\d+)\.\s+(.*)")
@@ -138,6 +141,17 @@ def render_lessons(timings: dict | None, root: Path = ROOT) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_exercises(root: Path = ROOT) -> str:
+    """The exercises of every solved workbook, as numbered in its check cells, with nbgrader's assignment names."""
+    lines = ["| # | workbook | nbgrader assignment | exercises (1 point each) |", "|---|---|---|---|"]
+    for path in sorted((root / "solutions").glob(NOTEBOOK_GLOB)):
+        checks = check_cells(json.loads(path.read_text(encoding="utf-8")))
+        names = ", ".join(f"{check.number} `{check.exercise}`" for check in checks)
+        lines.append(f"| {int(path.name[:2])} | `{relative(path)}` | `lesson{int(path.name[:2])}` | "
+                     f"{len(checks)}: {names} |")
+    return "\n".join(lines) + "\n"
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     begin, end = markers(name)
     if begin not in text or end not in text:
@@ -153,6 +167,7 @@ def render_guide(text: str | None = None, timings: dict | None = None, root: Pat
     if timings is None and TIMINGS.exists():
         timings = json.loads(TIMINGS.read_text(encoding="utf-8"))
     text = replace_block(text, "lessons", render_lessons(timings, root))
+    text = replace_block(text, "exercises", render_exercises(root))
     return replace_block(text, "discussion", render_discussion([lesson_prompts(p) for p in lessons(root)]))
 
 
