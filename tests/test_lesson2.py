@@ -90,6 +90,12 @@ def _forward_raw_decoder(x, p):
     return acts, hidden_pre, acts @ p["W_dec"] + p["b_dec"]
 
 
+def _forward_decodes_hidden_pre(x, p):
+    hidden_pre = (x - p["b_dec"]) @ p["W_enc"] + p["b_enc"]
+    W_dec = p["W_dec"] / p["W_dec"].norm(dim=-1, keepdim=True)
+    return torch.relu(hidden_pre), hidden_pre, hidden_pre @ W_dec + p["b_dec"]
+
+
 def _forward_no_b_dec_out(x, p):
     acts, hidden_pre, x_hat = sae_forward(x, p)
     return acts, hidden_pre, x_hat - p["b_dec"]
@@ -215,6 +221,14 @@ def _leaves_hook_attached(m, s, t, f, v):
     return m(t)
 
 
+def _hook_without_error_term(m, s, t, f, v):
+    def hook_fn(resid, hook):
+        latents = s.encode(resid)
+        latents[..., f] = v
+        return s.decode(latents)               # the SAE's reconstruction, without resid - sae.decode(latents)
+    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
+
+
 def _clamps_last_position(m, s, t, f, v):
     def hook_fn(resid, hook):
         return torch.cat([resid[:, :-1], clamp_feature(resid, s, f, v)[:, -1:]], dim=1)
@@ -250,6 +264,7 @@ WRONG_ANSWERS = [
      ["you normalised W_dec along the wrong dimension", "dim=-1"]),
     ("sae_forward", lambda x, p: sae_forward_variant(x, p, b_dec_in=False), ["subtract b_dec from x before encoding"]),
     ("sae_forward", _forward_no_b_dec_out, ["add b_dec back after decoding"]),
+    ("sae_forward", _forward_decodes_hidden_pre, ["x_hat decodes hidden_pre", "decode the latents themselves"]),
     ("sae_forward", lambda x, p: sae_forward(x, p)[::-1], ["returned shape (5, 4) in output[0], expected (5, 6)"]),
     ("sae_forward", lambda x, p: sae_forward(x, p)[0::2], ["returned 2 items, expected 3"]),
     # 3
@@ -322,6 +337,8 @@ WRONG_ANSWERS = [
     ("run_with_clamp", _logits_with_hook_at("blocks.1.hook_resid_pre"),
      ["wrong hook (blocks.1.hook_resid_pre, a layer too early"]),
     ("run_with_clamp", _clamps_last_position, ["you clamped the last position only"]),
+    ("run_with_clamp", _hook_without_error_term,
+     ["without its error term", "clamp_feature(resid, sae, feature, value)"]),
     ("run_with_clamp", _leaves_hook_attached, ["you left hooks attached"]),
     ("run_with_clamp", lambda m, s, t, f, v: run_with_clamp(m, s, t, f, v)[:, -1], ["returned shape (1, "]),
     # 7

@@ -99,6 +99,9 @@ def check_sae_forward(learner_fn: object) -> CheckResult:
                         "hidden_pre = (x - b_dec) @ W_enc + b_enc"),
         "no-b_dec-out": (lambda x, p: sae_forward_variant(x, p, b_dec_out=False),
                          "x_hat is off by b_dec: add b_dec back after decoding"),
+        "decode-pre": (lambda x, p: sae_forward_variant(x, p, decode="hidden_pre"),
+                       "x_hat decodes hidden_pre, the values before the ReLU: decode the latents themselves, "
+                       "x_hat = feature_acts @ W_dec_unit + b_dec"),
     }
     return check_function(learner_fn, sae_forward, cases.sae_forward_cases(), name="sae_forward",
                           known_mistakes=mistakes, hint="return (feature_acts, hidden_pre, x_hat) in that order")
@@ -228,6 +231,10 @@ def check_run_with_clamp(learner_fn: object, model: HookedTransformer, sae: SAE)
                                                                         "inside the block")),
         "earlier": (at(f"blocks.{max(layer - 1, 0)}.hook_resid_pre"),
                     wrong_hook.format(f"blocks.{max(layer - 1, 0)}.hook_resid_pre, a layer too early")),
+        "no-error": (lambda m, s, t, f, v: m.run_with_hooks(t, fwd_hooks=[(hook, lambda r, hook: clamp_variant(
+                        r, s, f, v, error=False))]),
+                     "your hook returns the SAE's reconstruction alone, without its error term: the model then "
+                     "loses everything the SAE misses. Call clamp_feature(resid, sae, feature, value) in the hook"),
         "last": (lambda m, s, t, f, v: m.run_with_hooks(t, fwd_hooks=[(hook, lambda r, hook: torch.cat(
                     [r[:, :-1], clamp_feature(r, s, f, v)[:, -1:]], dim=1))]),
                  "you clamped the last position only: the clamp applies at every position"),

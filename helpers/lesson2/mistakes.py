@@ -39,15 +39,17 @@ NOT_APPLICABLE = object()
 
 # ============================================================================ exercises 2 and 3
 def sae_forward_variant(x: Float[Tensor, "batch d_model"], p: Params, relu: bool = True,
-                        norm_dim: Literal[-1, 0] | None = -1, b_dec_in: bool = True, b_dec_out: bool = True
+                        norm_dim: Literal[-1, 0] | None = -1, b_dec_in: bool = True, b_dec_out: bool = True,
+                        decode: Literal["feature_acts", "hidden_pre"] = "feature_acts"
                         ) -> tuple[Float[Tensor, "batch d_sae"], Float[Tensor, "batch d_sae"],
                                    Float[Tensor, "batch d_model"]]:
-    """``sae_forward`` without the ReLU, with the decoder normalised along ``norm_dim`` (None: not at all), or
-    without ``b_dec`` on the way in or out."""
+    """``sae_forward`` without the ReLU, with the decoder normalised along ``norm_dim`` (None: not at all),
+    without ``b_dec`` on the way in or out, or decoding ``hidden_pre`` (before the ReLU) instead of the latents."""
     hidden_pre = (x - p["b_dec"] * b_dec_in) @ p["W_enc"] + p["b_enc"]
     acts = torch.relu(hidden_pre) if relu else hidden_pre
     W_dec = p["W_dec"] if norm_dim is None else p["W_dec"] / p["W_dec"].norm(dim=norm_dim, keepdim=True)
-    return acts, hidden_pre, acts @ W_dec + p["b_dec"] * b_dec_out
+    code = acts if decode == "feature_acts" else hidden_pre
+    return acts, hidden_pre, code @ W_dec + p["b_dec"] * b_dec_out
 
 
 def loss_from(reconstruction: Float[Tensor, ""], sparsity: Float[Tensor, ""], l1: float
