@@ -192,13 +192,3 @@ def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: Int[Tensor,
     cosine = torch.nn.functional.cosine_similarity(x, x_hat, dim=-1).mean()
     return dict(l0=(latents > 0).float().sum(-1).mean().item(), explained_variance=explained.item(),
                 cosine_similarity=cosine.item())
-
-
-def __getattr__(name: str) -> object:
-    """``clamp_feature`` and ``run_with_clamp`` are lesson 2's exercise 6 and live in ``helpers.lesson2.reference``;
-    ``from helpers.sae import clamp_feature`` still finds them there."""
-    if name in ("clamp_feature", "run_with_clamp"):
-        from helpers.lesson2 import reference
-
-        return getattr(reference, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
