@@ -134,3 +134,15 @@ def test_the_guide_lists_every_exercise_with_its_assignment(tmp_path: Path) -> N
     shutil.copy(FIXTURE, tmp_path / "solutions" / FIXTURE.name)
     rows = workshop.render_exercises(tmp_path).splitlines()
     assert rows[2].endswith("| `lesson0` | 4: 1 `add_one`, 2 `double`, 3a `squared_norm`, 3b `count_positive` |")
+
+
+def test_the_nbgrader_extra_is_pinned_beside_the_pins() -> None:
+    """requirements-nbgrader.txt pins with ==, and only packages that requirements.txt does not pin."""
+    def pins(name: str) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text(encoding="utf-8").splitlines()]
+        assert all("==" in line for line in lines if line), f"{name}: every line pinned with =="
+        return {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1] for line in lines if line}
+
+    extra, course = pins("requirements-nbgrader.txt"), pins("requirements.txt")
+    assert extra["nbgrader"] == "0.9.6"
+    assert not set(extra) & set(course), "the extra must not re-pin what requirements.txt pins"
