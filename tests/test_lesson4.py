@@ -1,12 +1,14 @@
 """Lesson 4 (probing): the workbook's checks catch wrong answers, and the lesson's text agrees with the model.
 
-Part 1 feeds every check of ``helpers.lesson4`` the reference, the solved workbook's function, the
-generated stub, and plausible wrong answers written the way a learner might write them.
+Part 1 feeds every check of ``helpers.lesson4.checks`` the reference, the solved workbook's function, the
+generated stub, and the plausible wrong answers of ``WRONG_ANSWERS``, written the way a learner might write
+them (at least three per exercise, each rejected with its own message).
 
 Part 2 tests the helpers the lesson builds on (projection, control labels, counterfactual reviews...).
 
 Part 3 runs the code cells of ``notebooks/04_probing.ipynb`` once and asserts every figure its text
-quotes, on the very variables the lesson prints and plots.
+quotes, on the very variables the lesson prints and plots; and that the interventions of section 5 are
+written in the lesson's cells (hooks and ``run_with_hooks``), not hidden in the helpers.
 """
 from __future__ import annotations
 
@@ -19,18 +21,20 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from notebook_cells import code_cells, run_lesson, workbook_check_tests  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from helpers import corpus, lesson4  # noqa: E402
-from notebook_cells import code_cells, run_lesson, workbook_check_tests  # noqa: E402
 from helpers.lesson4 import control_labels, project_out  # noqa: E402
+from helpers.models import cached_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "04_probing.ipynb"
 EXERCISES = ["last_token_resid", "probe_accuracy", "selectivity", "project_out", "logits_without_direction",
              "false_statement_auroc"]
-CHECKS = {name: getattr(lesson4, f"check_{name}") for name in EXERCISES}
+CHECKS = {name: getattr(lesson4.checks, f"check_{name}") for name in EXERCISES}
+MIN_WRONG_ANSWERS = 3
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +45,8 @@ def _no_grad():
 
 
 # ============================================================================ part 1: the checks
-test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(NAME, lesson4, EXERCISES)
+test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
+    NAME, lesson4, EXERCISES)
 
 
 # --- learner-style wrong answers -------------------------------------------------------------------
@@ -58,8 +63,9 @@ def _resid_learner(*, text=False, read="end", entries="all"):
             positions = (tokens != model.tokenizer.pad_token_id).sum(-1) - 1
         else:
             positions = ends
-        names = {"all": ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(4)],
-                 "post": [f"blocks.{l}.hook_resid_post" for l in range(4)]}[entries]
+        names = {"all": ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_post" for layer in range(4)],
+                 "post": [f"blocks.{layer}.hook_resid_post" for layer in range(4)],
+                 "pre": [f"blocks.{layer}.hook_resid_pre" for layer in range(4)]}[entries]
         _, cache = model.run_with_cache(tokens)
         rows = torch.arange(len(examples))
         return torch.stack([cache[n][rows, positions] for n in names])
@@ -77,6 +83,8 @@ def _probe_learner(kind):
             return LogisticRegression(max_iter=1000).fit(X_test, y_test).score(X_test, y_test)
         if kind == "error":
             return 1 - LogisticRegression(max_iter=1000).fit(X_train, y_train).score(X_test, y_test)
+        if kind == "percent":
+            return 100 * LogisticRegression(max_iter=1000).fit(X_train, y_train).score(X_test, y_test)
         raise ValueError(kind)
     return learner
 
@@ -116,7 +124,8 @@ def _hook_learner(kind):
                 return None
             return edited
 
-        name = f"blocks.{layer}.hook_resid_{'pre' if kind == 'resid-pre' else 'post'}"
+        where = {"resid-pre": "pre", "resid-mid": "mid"}.get(kind, "post")
+        name = f"blocks.{layer}.hook_resid_{where}"
         if kind == "left-attached":
             model.add_hook(name, hook)
             return model(tokens)
@@ -132,10 +141,12 @@ WRONG_ANSWERS = [
     ("last_token_resid", _resid_learner(text=True, read="last"), [LEAK]),
     ("last_token_resid", _resid_learner(read="count"), ["off by one position", "BOS"]),
     ("last_token_resid", _resid_learner(entries="post"), ["entry 0 is missing", "hook_resid_pre"]),
+    ("last_token_resid", _resid_learner(entries="pre"), ["the last block's output is missing"]),
     ("probe_accuracy", _probe_learner("same-split"), ["scored the probe on the examples it was trained on"]),
     ("probe_accuracy", _probe_learner("fit-all"), ["saw the held-out examples during training"]),
     ("probe_accuracy", _probe_learner("fit-test"), ["trained and scored on the held-out split"]),
     ("probe_accuracy", _probe_learner("error"), ["error rate"]),
+    ("probe_accuracy", _probe_learner("percent"), ["not a percentage"]),
     ("selectivity", _selectivity_learner("separate"), ["keep its random label in both splits"]),
     ("selectivity", _selectivity_learner("per-example"), ["every example its own random label"]),
     ("selectivity", _selectivity_learner("control-on-train"), ["control probe on its training examples"]),
@@ -146,7 +157,11 @@ WRONG_ANSWERS = [
     ("project_out", lambda resid, d: (resid @ (d / d.norm()))[..., None] * (d / d.norm()),
      ["returned the component along the direction"]),
     ("project_out", lambda resid, d: resid - d / d.norm(), ["subtracted the same vector from every position"]),
+    ("project_out", lambda resid, d: resid - d, ["subtracted the same vector from every position"]),
+    ("project_out", lambda resid, d: resid + (resid @ (d / d.norm()))[..., None] * (d / d.norm()),
+     ["added the component along the direction"]),
     ("logits_without_direction", _hook_learner("resid-pre"), ["block's input (hook_resid_pre)"]),
+    ("logits_without_direction", _hook_learner("resid-mid"), ["middle of the block (hook_resid_mid)"]),
     ("logits_without_direction", _hook_learner("last-only"), ["only the last position"]),
     ("logits_without_direction", _hook_learner("unnormalised"), [NOT_IDEMPOTENT]),
     ("logits_without_direction", _hook_learner("no-return"), ["ordinary logits", "*return* the edited tensor"]),
@@ -171,9 +186,9 @@ def test_wrong_answer_is_rejected_with_its_message(name: str, learner, expected:
     assert printed.strip() == result.message and "Traceback" not in printed
 
 
-def test_every_check_has_at_least_two_wrong_answers_tested() -> None:
+def test_every_check_has_at_least_three_wrong_answers_tested() -> None:
     counts = {name: sum(n == name for n, _, _ in WRONG_ANSWERS) for name in EXERCISES}
-    assert min(counts.values()) >= 2, counts
+    assert min(counts.values()) >= MIN_WRONG_ANSWERS, counts
 
 
 def test_checks_leave_the_learners_random_state_alone() -> None:
@@ -190,13 +205,13 @@ def test_checks_leave_the_learners_random_state_alone() -> None:
 def test_checks_run_on_one_thread_and_restore_the_thread_settings() -> None:
     threads = torch.get_num_threads()
     seen = []
-    lesson4.check_project_out(lambda resid, d: seen.append(torch.get_num_threads()) or project_out(resid, d))
+    lesson4.checks.check_project_out(lambda resid, d: seen.append(torch.get_num_threads()) or project_out(resid, d))
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == threads
 
 
 def test_checks_leave_the_model_without_hooks() -> None:
-    model = lesson4._check_model()
+    model = cached_model(lesson4.CHECK_MODEL)
     CHECKS["logits_without_direction"](_hook_learner("left-attached"))
     assert not any(hp.fwd_hooks for hp in model.hook_dict.values())
 
@@ -225,7 +240,7 @@ def test_control_labels_give_each_type_one_label_across_splits() -> None:
 
 
 def test_task_data_reads_the_last_prompt_token_and_the_right_answers() -> None:
-    model = lesson4._check_model()
+    model = cached_model(lesson4.CHECK_MODEL)
     for task in lesson4.TASKS:
         data = lesson4.task_data(task, "test", 6, model.tokenizer, seed=3)
         tokens = model.to_tokens(data.prompts, padding_side="right")
@@ -236,7 +251,7 @@ def test_task_data_reads_the_last_prompt_token_and_the_right_answers() -> None:
 
 
 def test_flipped_review_swaps_every_sentiment_word_and_keeps_the_positions() -> None:
-    model = lesson4._check_model()
+    model = cached_model(lesson4.CHECK_MODEL)
     from helpers import corpus_data
 
     for i, example in enumerate(corpus.review_examples(20, "test", seed=9)):
@@ -249,7 +264,7 @@ def test_flipped_review_swaps_every_sentiment_word_and_keeps_the_positions() -> 
 
 
 def test_random_model_has_the_shape_but_not_the_weights() -> None:
-    model = lesson4._check_model()
+    model = cached_model(lesson4.CHECK_MODEL)
     fresh = lesson4.random_model(model, seed=0)
     assert fresh.cfg.n_layers == model.cfg.n_layers and fresh.cfg.d_model == model.cfg.d_model
     assert not torch.allclose(fresh.W_E, model.W_E)
@@ -257,7 +272,7 @@ def test_random_model_has_the_shape_but_not_the_weights() -> None:
 
 
 def test_embedding_baseline_is_the_mean_embedding_of_the_words() -> None:
-    model = lesson4._check_model()
+    model = cached_model(lesson4.CHECK_MODEL)
     prompts = ["The film was great", "The hotel was cold and dirty"]
     means = lesson4.embedding_baseline(model, prompts)
     ids = model.to_tokens(prompts[1], prepend_bos=False)[0]
@@ -265,13 +280,6 @@ def test_embedding_baseline_is_the_mean_embedding_of_the_words() -> None:
     assert means.shape == (2, model.cfg.d_model)
 
 
-def test_model_logit_diff_matches_full_logits() -> None:
-    model = lesson4._check_model()
-    data = lesson4.task_data("io_name", "test", 5, model.tokenizer, seed=4)
-    logits = model(model.to_tokens(data.prompts, padding_side="right"))
-    last = logits[torch.arange(5), torch.as_tensor(data.positions)]
-    expected = last.gather(1, data.answers[:, :1])[:, 0] - last.gather(1, data.answers[:, 1:])[:, 0]
-    assert torch.allclose(lesson4.model_logit_diff(model, data), expected, atol=1e-4)
 
 
 # ============================================================================ part 3: the lesson's claims
@@ -279,6 +287,34 @@ def test_model_logit_diff_matches_full_logits() -> None:
 def lesson() -> dict:
     """The namespace left by running every code cell of the lesson."""
     return run_lesson(ROOT / "notebooks" / NAME)
+
+
+def test_the_lessons_margin_matches_full_logits(lesson: dict) -> None:
+    """The lesson's own ``margin`` (stops before the final LayerNorm, unembeds the last token) is the full run's."""
+    model = lesson["model"]
+    data = lesson4.task_data("io_name", "test", 5, model.tokenizer, seed=4)
+    logits = model(model.to_tokens(data.prompts, padding_side="right"))
+    last = logits[torch.arange(5), torch.as_tensor(data.positions)]
+    expected = last.gather(1, data.answers[:, :1])[:, 0] - last.gather(1, data.answers[:, 1:])[:, 0]
+    assert torch.allclose(lesson["margin"](data), expected, atol=1e-4)
+    assert torch.allclose(lesson["margin"](data, batch_size=2), expected, atol=1e-4)
+
+
+def test_the_interventions_are_written_in_the_lessons_cells() -> None:
+    """Section 5's hooks and runs are in the lesson's cells; the helpers it leans on are shown with show_code."""
+    source = "\n".join(code_cells(ROOT / "notebooks" / NAME))
+    assert "lesson4.model_logit_diff" not in source and "from helpers.lesson2" not in source
+    for call in ["model.run_with_hooks(tokens, fwd_hooks=list(fwd_hooks)",          # the one forward pass with hooks
+                 "def remove(direction):", "return project_out(resid, u)",         # removal of a probe direction
+                 "def remove_subspace(basis):", "show_code(lesson4.amnesic_basis)",  # INLP
+                 "def steer(direction, alpha):", "return resid + alpha * u",        # steering
+                 "def patch_last_token(resid, hook):", "model.run_with_cache(model.to_tokens(flipped",   # patching
+                 "show_code(lesson4.random_model)"]:                                 # the untrained model
+        assert call in source, call
+    cells = code_cells(ROOT / "notebooks" / NAME)
+    for name in ("random_model", "amnesic_basis"):                # shown in the cell right before its first use
+        first_use = next(i for i, c in enumerate(cells) if f"lesson4.{name}(" in c)
+        assert f"show_code(lesson4.{name})" in cells[first_use - 1], name
 
 
 def test_claim_syllabus_example_runs_with_the_same_calls() -> None:
@@ -364,47 +400,48 @@ def test_claim_controls(lesson: dict) -> None:
 def test_claim_present_against_used(lesson: dict) -> None:
     assert lesson["LAYER"] == 1
     assert lesson["present"] == {"sentiment": 1.0, "relation": 1.0}
-    e = lesson["effects"]
-    sentiment, relation = e["sentiment: probe direction"], e["relation: probe direction"]
-    assert sentiment["answers_changed"] == pytest.approx(0.51, abs=0.01)
-    assert sentiment["accuracy_after"] == pytest.approx(0.49, abs=0.01)
-    assert sentiment["mean_abs_before"] == pytest.approx(12.95, abs=0.05)          # "13 logits"
-    assert sentiment["mean_abs_change"] == pytest.approx(12.7, abs=0.05)
-    assert e["sentiment: random direction"]["answers_changed"] == 0.0
-    assert e["sentiment: random direction"]["mean_abs_change"] == pytest.approx(0.07, abs=0.01)
+    e = lesson["effects"]                   # attribute -> lesson4.Removal(probe=..., random=...)
+    sentiment, relation = e["sentiment"].probe, e["relation"].probe
+    assert sentiment.answers_changed == pytest.approx(0.51, abs=0.01)
+    assert sentiment.accuracy_after == pytest.approx(0.49, abs=0.01)
+    assert sentiment.mean_abs_before == pytest.approx(12.95, abs=0.05)          # "13 logits"
+    assert sentiment.mean_abs_change == pytest.approx(12.7, abs=0.05)
+    assert e["sentiment"].random.answers_changed == 0.0
+    assert e["sentiment"].random.mean_abs_change == pytest.approx(0.07, abs=0.01)
     # "about 0.01 to 0.02 of them, a handful of statements" (10 noise seeds: 4 to 6 of the 300)
-    assert 0.005 <= relation["answers_changed"] <= 0.025
-    assert e["relation: random direction"]["answers_changed"] == pytest.approx(0.0, abs=0.005)     # "none"
-    assert relation["accuracy_before"] == pytest.approx(0.95, abs=0.005)
-    assert relation["accuracy_after"] == pytest.approx(0.95, abs=0.01)                # "stays at about 95%"
-    assert relation["mean_abs_change"] == pytest.approx(0.11, abs=0.006)
-    assert e["relation: random direction"]["mean_abs_change"] == pytest.approx(0.08, abs=0.006)
-    assert relation["mean_abs_before"] == pytest.approx(9.1, abs=0.05)
+    assert 0.005 <= relation.answers_changed <= 0.025
+    assert e["relation"].random.answers_changed == pytest.approx(0.0, abs=0.005)     # "none"
+    assert relation.accuracy_before == pytest.approx(0.95, abs=0.005)
+    assert relation.accuracy_after == pytest.approx(0.95, abs=0.01)                # "stays at about 95%"
+    assert relation.mean_abs_change == pytest.approx(0.11, abs=0.006)
+    assert e["relation"].random.mean_abs_change == pytest.approx(0.08, abs=0.006)
+    assert relation.mean_abs_before == pytest.approx(9.1, abs=0.05)
     # the pitfall, in one line: equally readable, very differently used
-    assert sentiment["answers_changed"] > 10 * relation["answers_changed"]
+    assert sentiment.answers_changed > 10 * relation.answers_changed
 
 
 def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
-    a = lesson["amnesic"]
-    assert a[1]["relation_probe"] == pytest.approx(0.93, abs=0.01)                   # "about 93%"
+    a, fresh = lesson["amnesic"], lesson["fresh_probe"]     # k directions removed -> effect, a fresh probe's accuracy
+    assert fresh[1] == pytest.approx(0.93, abs=0.01)                                 # "about 93%"
     majority = lesson["setups"]["relation"][2].mean()
     assert majority == pytest.approx(0.683, abs=0.005)
     # eight removals do not erase the relation: a fresh probe still reads it at "72% to 76%", above the
     # majority share (over 10 noise seeds the fragility run saw 72.3% to 76.0%: each direction is fitted
     # on what the ones before it left, so the last bits of the arithmetic add up)
-    assert 0.715 <= a[8]["relation_probe"] <= 0.765 and a[8]["relation_probe"] > majority + 0.03
+    assert 0.715 <= fresh[8] <= 0.765 and fresh[8] > majority + 0.03
     # "a linear probe's lead over the majority share down from 32 points to 4 to 8"
     assert lesson["present"]["relation"] - majority == pytest.approx(0.32, abs=0.005)
-    assert 0.035 <= a[8]["relation_probe"] - majority <= 0.085
+    assert 0.035 <= fresh[8] - majority <= 0.085
     # "only 0.01 to 0.03 of the statements. Eight random directions change 0.01 of them" (seen: 0.010 to 0.027)
-    assert 0.005 <= a[8]["answers_changed"] <= 0.034
-    assert a["random 8"]["answers_changed"] == pytest.approx(0.01, abs=0.004)
+    assert 0.005 <= a[8].answers_changed <= 0.034
+    assert lesson["random_removal"].answers_changed == pytest.approx(0.01, abs=0.004)
 
 
 def test_claim_steering(lesson: dict) -> None:
-    s = lesson["steered"]
-    sentiment = dict(zip(lesson["multiples"], s["sentiment direction: share answered ' positive'"]))
-    relation = s["relation direction: share answered ' true'"]
+    s = lesson["steered"]                   # attribute -> lesson4.SteeringCurve(word, shares)
+    assert (s["sentiment"].word, s["relation"].word) == (" positive", " true")
+    sentiment = dict(zip(lesson["multiples"], s["sentiment"].shares))
+    relation = s["relation"].shares
     assert sentiment[1] == 1.0 and sentiment[1.5] == 1.0 and sentiment[-1] == 0.0 and sentiment[0] == 0.5
     assert relation.min() == pytest.approx(0.46, abs=0.005) and relation.max() == pytest.approx(0.47, abs=0.005)
     assert lesson["data"]["truth"]["test"].labels[:100].mean() == 0.5          # "half of these 100 statements"

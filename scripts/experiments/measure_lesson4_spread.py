@@ -12,6 +12,7 @@ the seeds: a figure the prose quotes must hold over that whole range.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -50,15 +51,20 @@ def figures(ns: dict) -> dict[str, float]:
             out[f"selectivity.{task}[{i}]"] = float(value)
     for task, value in ns["model_accuracy"].items():
         out[f"model_accuracy.{task}"] = float(value)
-    for name, effect in ns["effects"].items():
-        for key, value in effect.items():
-            out[f"effects.{name}.{key}"] = float(value)
-    for k, entry in ns["amnesic"].items():
-        for key, value in entry.items():
-            out[f"amnesic[{k}].{key}"] = float(value)
-    for name, curve in ns["steered"].items():
-        for m, value in zip(ns["multiples"], curve):
-            out[f"steered.{name}[{m}]"] = float(value)
+    for name, removal in ns["effects"].items():                   # lesson4.Removal of two InterventionEffects
+        for kind, effect in [("probe direction", removal.probe), ("random direction", removal.random)]:
+            for key, value in dataclasses.asdict(effect).items():
+                out[f"effects.{name}: {kind}.{key}"] = float(value)
+    random_removal = ns["random_removal"]
+    out["amnesic[random 8].answers_changed"] = float(random_removal.answers_changed)
+    out["amnesic[random 8].mean_abs_change"] = float(random_removal.mean_abs_change)
+    for k, effect in ns["amnesic"].items():
+        out[f"amnesic[{k}].relation_probe"] = float(ns["fresh_probe"][k])
+        out[f"amnesic[{k}].answers_changed"] = float(effect.answers_changed)
+        out[f"amnesic[{k}].mean_abs_change"] = float(effect.mean_abs_change)
+    for name, curve in ns["steered"].items():                    # lesson4.SteeringCurve
+        for m, value in zip(ns["multiples"], curve.shares):
+            out[f"steered.{name} direction: {curve.label}[{m}]"] = float(value)
     for i, value in enumerate(ns["patched"]):
         out[f"patched[{i}]"] = float(value)
     for name, values in ns["truth_auroc"].items():
