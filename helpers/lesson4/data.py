@@ -132,7 +132,7 @@ def gather_resid(model: HookedTransformer, prompts: Sequence[str],
         embedding), entry ``l + 1`` is ``blocks.l.hook_resid_post``.
     """
     names = resid_hook_names(model.cfg.n_layers)
-    positions = torch.as_tensor(np.asarray(positions))
+    read_at = torch.as_tensor(np.asarray(positions))
     chunks = []
     for start in range(0, len(prompts), batch_size):
         tokens = padded_tokens(model, prompts[start:start + batch_size])
@@ -140,7 +140,7 @@ def gather_resid(model: HookedTransformer, prompts: Sequence[str],
         with torch.no_grad():
             _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names,
                                             stop_at_layer=model.cfg.n_layers)   # no unembedding needed
-        pos = positions[start:start + batch_size]
+        pos = read_at[start:start + batch_size]
         chunks.append(torch.stack([cache[name][rows, pos] for name in names]))     # [layer, batch, d_model]
     return torch.cat(chunks, dim=1)
 

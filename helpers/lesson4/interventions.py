@@ -46,7 +46,7 @@ def amnesic_basis(X: Float[Tensor, "example d_model"], y: Int[np.ndarray, "examp
     Train a probe, project its direction out of ``X``, train a new probe on what is left, and so on: what
     remains after ``k`` rounds is what no linear probe found in ``k`` tries.
     """
-    directions = []
+    directions: list[Tensor] = []
     basis = torch.zeros(0, X.shape[1])
     for _ in range(k):
         left = project_out_subspace(X, basis) if len(directions) else X

@@ -7,7 +7,7 @@ independently of these.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ def selectivity_variant(X_train: Float[np.ndarray, "example d_model"], y_train: 
                         types_train: Sequence[str], X_test: Float[np.ndarray, "_example d_model"],
                         y_test: Int[np.ndarray, "_example"], types_test: Sequence[str], seed: int = SEED, *,
                         control: ControlKind = "joint", score_on: Literal["test", "train"] = "test",
-                        flip: bool = False, count: Callable[..., object] = max) -> Selectivity:
+                        flip: bool = False, count: Callable[..., Any] = max) -> Selectivity:
     """``selectivity`` with one slip: the control task drawn the wrong way, the control probe scored on its
     training split, the difference flipped, or the classes counted with ``min``."""
     n_classes = int(count(y_train.max(), y_test.max())) + 1
