@@ -243,6 +243,7 @@ def _seconds(check, fn) -> tuple[float, bool]:
     return time.perf_counter() - start, passed
 
 
+@pytest.mark.slow
 def test_a_wrong_sweep_is_judged_within_twice_the_time_of_a_right_one(capsys) -> None:
     """'A check answers a wrong attempt within twice the time it takes to pass' (plus 0.5 s of timer noise).
 

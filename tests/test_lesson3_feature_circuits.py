@@ -75,6 +75,7 @@ def test_loader_never_touches_the_network(tmp_path) -> None:
     assert network_guard.read_log(log) == []
 
 
+@pytest.mark.slow
 def test_the_network_guard_sees_a_hub_call(tmp_path) -> None:
     """The test above can fail: a real hub download under the same guard is caught."""
     import huggingface_hub
@@ -86,6 +87,7 @@ def test_the_network_guard_sees_a_hub_call(tmp_path) -> None:
 
 
 # ============================================================================ references = circuit-tracer
+@pytest.mark.slow
 def test_exercise_references_match_circuit_tracers_adjacency() -> None:
     # exercise 1: the five most active last-layer features at the last position of two graphs
     for prompt in cases.CHECK_PROMPTS[:2]:

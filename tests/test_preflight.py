@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tooling import preflight
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +21,7 @@ def test_checksums_file_is_current(tmp_path: Path) -> None:
         "models/ changed: run `python -m tooling.preflight --write-checksums`"
 
 
+@pytest.mark.slow
 def test_preflight_passes_here_and_exits_0() -> None:
     result = subprocess.run([sys.executable, "-m", "tooling.preflight"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
