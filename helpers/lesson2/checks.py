@@ -7,6 +7,9 @@ learner's output matches. ``check_run_with_clamp`` also takes the model and the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from sae_lens import SAE
 from transformer_lens import HookedTransformer
@@ -181,7 +184,8 @@ def check_train_sae(learner_fn: object) -> CheckResult:
     """Exercise 5: train the learner's loop on fresh seeded data; it must reach the stated EV and L0."""
     if not callable(learner_fn):
         return check_function(learner_fn, train_sae, [], name="train_sae")
-    mistakes = {key: (lambda *a, key=key, **k: key, message) for key, message in TRAIN_MESSAGES.items()}
+    mistakes: dict[str, tuple[Callable[..., Any], str]] = {
+        key: (lambda *a, key=key, **k: key, message) for key, message in TRAIN_MESSAGES.items()}
     return check_function(lambda **kw: train_verdict(learner_fn, **kw), lambda **kw: "ok", cases.TRAIN_CASES,
                           name="train_sae", known_mistakes=mistakes)
 

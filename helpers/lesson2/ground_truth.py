@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
+from transformers import PreTrainedTokenizerBase
 
 from helpers import corpus_data
 from helpers.corpus import (
@@ -129,7 +130,7 @@ def _role_labels(example: Example, spans: dict[str, range], words: list[str]) ->
     return roles
 
 
-def labelled_tokens(tokenizer: object, examples: list[Example] | None = None,
+def labelled_tokens(tokenizer: PreTrainedTokenizerBase, examples: list[Example] | None = None,
                     min_word_count: int = 8) -> LabelledTokens:
     """Tokenize ``examples`` (default :func:`ground_truth_examples`) and label every token.
 
@@ -178,7 +179,8 @@ def labelled_tokens(tokenizer: object, examples: list[Example] | None = None,
     return LabelledTokens(tokens, mask, labels, names, kinds, str_tokens, where, examples)
 
 
-def packed_tokens(tokenizer: object, examples: list[Example], seq_len: int = 96) -> Int[Tensor, "batch pos"]:
+def packed_tokens(tokenizer: PreTrainedTokenizerBase, examples: list[Example],
+                  seq_len: int = 96) -> Int[Tensor, "batch pos"]:
     """``examples``' texts joined by spaces and cut into rows of ``seq_len`` tokens, each starting with
     BOS, as the model and the SAE were trained (the last partial row dropped)."""
     texts = [e.text if i == 0 else " " + e.text for i, e in enumerate(examples)]
@@ -288,7 +290,8 @@ def top_contexts(acts: Float[Tensor, "example d_sae"], data: LabelledTokens, fea
     ``before`` tokens before and ``after`` after."""
     column = acts[:, feature]
     order = column.argsort(descending=True)
-    seen, out = set(), []
+    seen: set[str] = set()
+    out: list = []
     index = {w: i for i, w in enumerate(data.where)}
     for i in order.tolist():
         if column[i] <= 0 or len(out) == k:

@@ -7,7 +7,7 @@ same functions. :func:`train_verdict` grades a training loop by what it learns (
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -165,7 +165,7 @@ def _first_steps(train_fn: Callable, n_features: int, d_in: int, firing_probabil
         return None
 
 
-def rebuilds_optimizer(train_fn: Callable, **case: int | float) -> bool:
+def rebuilds_optimizer(train_fn: Callable, **case: Any) -> bool:
     """Whether the first steps of ``train_fn`` follow Adam rebuilt every step rather than Adam built once.
 
     A single step cannot tell them apart; from the second step on, Adam's running averages make the two
@@ -175,6 +175,7 @@ def rebuilds_optimizer(train_fn: Callable, **case: int | float) -> bool:
     if learner is None:
         return False
     right, wrong = _first_steps(train_sae, **case), _first_steps(train_optimizer_in_loop, **case)
+    assert right is not None and wrong is not None, "the reference and the mistake always train"
     if learner.shape != right.shape:
         return False
     gap = (right - wrong).norm()

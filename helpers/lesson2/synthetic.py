@@ -115,7 +115,7 @@ def synthetic_sampler(feature_dict: torch.nn.Module, activation_generator: torch
     """
     @torch.no_grad()
     def sample_batch(batch_size: int) -> Float[Tensor, "batch d_model"]:
-        return feature_dict(activation_generator.sample(batch_size))
+        return feature_dict(activation_generator.sample(batch_size))  # type: ignore[operator]  # an nn.Module
 
     return sample_batch
 
