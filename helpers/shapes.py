@@ -16,14 +16,16 @@ name               what it counts
 =================  =====================================================================================
 ``batch``          prompts or sequences run together
 ``pos``            token positions of a sequence (``query_pos`` and ``key_pos`` inside attention)
-``layer``          transformer blocks, numbered from 0 as TransformerLens does (block 0 is the first)
+``layer``          transformer blocks, from 0 as TransformerLens does; lesson 4's residual-stream entries
+                   (``n_layers + 1``: the embeddings, then after each block) count with it too
 ``head_index``     attention heads of one layer
 ``d_model``        the residual stream's width
 ``d_head``         one head's query, key and value width
 ``d_mlp``          an MLP's hidden width
 ``d_vocab``        tokens of the vocabulary (the logits)
 ``d_sae``          latents of a sparse autoencoder or transcoder
-``feature``        the planted features of lesson 2's synthetic data and toy models
+``feature``        features compared with ground truth: lesson 2's planted features, or the SAE
+                   latents it scores against labels (a latent read as a feature)
 ``d_hidden``       the hidden width of lesson 2's toy models
 ``instance``       toy models trained side by side, one per sparsity
 ``example``        rows of a probing or scoring dataset (one activation vector each)
@@ -33,7 +35,9 @@ name               what it counts
 =================  =====================================================================================
 
 A dimension whose size is fixed by the data rather than by the model (``example``, ``label``) is named all
-the same; ``*batch`` means any number of leading dimensions.
+the same. ``*batch`` (or ``*instance``) means any number of leading dimensions; ``_example`` is an
+``example`` whose size need not match the other arguments'; digits are fixed sizes. A test
+(``tests/test_exercise_checklist.py``) fails on any other name in a shape under ``helpers/``.
 """
 from __future__ import annotations
 

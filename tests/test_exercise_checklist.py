@@ -17,14 +17,16 @@ from __future__ import annotations
 import ast
 import importlib
 import json
-import re
 from pathlib import Path
 
 import pytest
 
+from helpers.shapes import DIMENSIONS
+from tooling.make_exercises import CHECK_CELL
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
-CHECK_CALL = re.compile(r"^passed_\w+\s*=\s*(?:\w+\.)?check_(\w+)\(", re.M)
+CHECK_CALL = CHECK_CELL      # the generator's own pattern: what the tooling reads is what is checked here
 MIN_WRONG_ANSWERS = 3
 MAX_MODULE_LINES = 500
 
@@ -46,7 +48,7 @@ def exercises_of(path: Path) -> list[tuple[str, str]]:
         source = _source(cell)
         if "### BEGIN SOLUTION" in source:
             pending.append(cell["id"])
-        for name in CHECK_CALL.findall(source):
+        for name in (m["exercise"] for m in CHECK_CALL.finditer(source)):
             assert pending, f"{path.name}: the check of {name!r} follows no solution block"
             found += [(name, cell_id) for cell_id in pending]
             pending = []
@@ -120,3 +122,28 @@ def test_no_module_imports_another_modules_private_name(path: Path) -> None:
                                                                            "lesson2", "lesson3", "lesson4", "sae",
                                                                            "transcoders", "plotting", "metrics"}]
     assert not private, f"{path.relative_to(ROOT)} uses private names of other modules: {private}"
+
+
+SHAPE_TYPES = {"Float", "Int", "Bool", "Shaped", "Num"}
+
+
+def _shape_names(path: Path) -> set[str]:
+    """Every dimension name inside a jaxtyping shape string (``Float[Tensor, "batch pos"]``) of ``path``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in SHAPE_TYPES
+                and isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2
+                and isinstance(node.slice.elts[1], ast.Constant) and isinstance(node.slice.elts[1].value, str)):
+            names |= {word.lstrip("*_#").split("=")[0] for word in node.slice.elts[1].value.split()}
+    return {name for name in names if name and name != "..." and not name.isdigit()}
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=[str(p.relative_to(ROOT)) for p in LIBRARY])
+def test_shapes_use_only_the_listed_dimension_names(path: Path) -> None:
+    unknown = _shape_names(path) - set(DIMENSIONS)
+    assert not unknown, (f"{path.relative_to(ROOT)} names dimensions {sorted(unknown)} that helpers/shapes.py does "
+                         "not list: use a listed name, or add it to DIMENSIONS and its table")
+
+
+def test_the_shape_reader_sees_the_shapes() -> None:
+    assert {"batch", "pos", "head_index", "d_model", "d_sae"} <= set().union(*map(_shape_names, LIBRARY))

@@ -35,14 +35,14 @@ from pathlib import Path
 
 import nbformat
 
+from tooling.make_exercises import CHECK_CELL, NOTEBOOK_GLOB
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIRS = ("notebooks", "solutions")
 DEFAULT_OUT = ROOT / "build" / "book"
-NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 KINDS = {"notebooks": "Lesson", "solutions": "Solved workbook", "exercises": "Workbook"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_CHECK_CELL = re.compile(r"^passed_\w+\s*=\s*check_\w+\(", re.M)
 
 
 # =====================================================================================
@@ -101,7 +101,7 @@ class NotebookRun:
 
     def check_cells(self) -> int:
         """How many code cells are a workbook's check cells (``passed_N = check_<name>(...)``)."""
-        return sum(bool(_CHECK_CELL.search("".join(c.source))) for c in self.notebook.cells if c.cell_type == "code")
+        return sum(bool(CHECK_CELL.search("".join(c.source))) for c in self.notebook.cells if c.cell_type == "code")
 
     def problems(self) -> list[str]:
         """What is wrong with this run, one line each; [] when it is sound.

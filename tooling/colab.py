@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tooling.make_exercises import NOTEBOOK_GLOB, cell_text, dumps
+
 # owner/name on GitHub: ASSUMED, set it where the course is published
 GITHUB_REPO = "mechinterp-course/mechinterp-course"
 BRANCH = "main"
@@ -50,11 +52,6 @@ def colab_url(path: str) -> str:
     return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/{BRANCH}/{path}"
 
 
-def cell_text(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
 def has_colab_cell(notebook: dict[str, Any]) -> bool:
     """True when the notebook's first cell is exactly the Colab cell."""
     cells = notebook.get("cells", [])
@@ -69,13 +66,8 @@ def with_colab_cell(notebook: dict[str, Any]) -> dict[str, Any]:
     return {**notebook, "cells": [cell, *cells]}
 
 
-def dumps(notebook: dict[str, Any]) -> str:
-    """Serialise a notebook exactly as ``nbformat.write`` does (as tooling/make_exercises.py does)."""
-    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def notebooks(root: Path = ROOT) -> list[Path]:
-    return sorted(p for d in NOTEBOOK_DIRS for p in (root / d).glob("[0-9][0-9]_*.ipynb"))
+    return sorted(p for d in NOTEBOOK_DIRS for p in (root / d).glob(NOTEBOOK_GLOB))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,10 +32,11 @@ from pathlib import Path
 
 from tooling.book import ROOT, NotebookRun, execute_notebook
 from tooling.make_exercises import NOTEBOOK_GLOB, cell_text, check_cells, dumps
+from tooling.nbgrader_source import ASSERT_LINE
 
 PASS, FAIL = "✅", "❌"
 CSV_COLUMNS = ("workbook", "number", "exercise", "passed", "message", "workbook_seconds")
-_NBGRADER_ASSERT = re.compile(r"\n?assert passed_\w+, \"the check above printed ❌\"[^\n]*\n?$")
+_NBGRADER_ASSERT = re.compile(r"\n?" + re.escape(ASSERT_LINE).replace(re.escape("{variable}"), r"passed_\w+") + r"\n?$")
 
 
 @dataclass(frozen=True)
