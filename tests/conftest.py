@@ -10,7 +10,7 @@ here to every test of the modules in ``SLOW_MODULES`` and every test that uses a
 loop is ``pytest -m "not slow and not claim"``: the unit tests and the checks' wrong answers, in under a
 minute (CONTRIBUTING.md).
 
-A fragility run (``python3 course.py fragility``, see ``helpers/fragility.py``) re-runs the claim
+A fragility run (``python3 course.py fragility``, see ``tooling/fragility.py``) re-runs the claim
 tests with the bundled weights nudged at the level of float32 rounding (``COURSE_WEIGHT_NOISE=<seed>``)
 and with torch on a given number of threads (``COURSE_TORCH_THREADS=<n>``), standing in for other CPUs.
 """

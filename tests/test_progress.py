@@ -92,10 +92,10 @@ def test_workbooks_expands_folders_and_defaults_to_exercises(tmp_path: Path) -> 
 def test_nbgrader_asserts_are_left_out_of_the_run(tmp_path: Path) -> None:
     path = tmp_path / FIXTURE.name
     path.write_text(make_exercises.dumps(nbgrader_source.make_source_notebook(FIXTURE)), encoding="utf-8")
-    stripped = progress._without_nbgrader_asserts(path)
+    stripped = progress.without_nbgrader_asserts(path)
     assert [make_exercises.cell_text(c) for c in stripped["cells"]] == \
         [make_exercises.cell_text(c) for c in json.loads(FIXTURE.read_text(encoding="utf-8"))["cells"]]
-    assert progress._without_nbgrader_asserts(FIXTURE) is None, "a plain workbook runs as it is, where it is"
+    assert progress.without_nbgrader_asserts(FIXTURE) is None, "a plain workbook runs as it is, where it is"
 
 
 def _with_answers(notebook: dict, answers: dict[str, str]) -> dict:

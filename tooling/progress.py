@@ -101,7 +101,7 @@ def rows_of(run: NotebookRun) -> list[ExerciseRow]:
     return rows
 
 
-def _without_nbgrader_asserts(path: Path) -> dict | None:
+def without_nbgrader_asserts(path: Path) -> dict | None:
     """The notebook with the ``assert`` lines nbgrader's check cells end with removed; None if it has none."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     changed = False
@@ -117,7 +117,7 @@ def _without_nbgrader_asserts(path: Path) -> dict | None:
 def report_workbook(path: Path | str, timeout: int = 600) -> WorkbookReport:
     """Run one workbook (offline, in a fresh kernel) and read its checks."""
     path = Path(path)
-    stripped = _without_nbgrader_asserts(path)
+    stripped = without_nbgrader_asserts(path)
     if stripped is None:
         run = execute_notebook(path, timeout=timeout)
     else:

@@ -30,7 +30,6 @@ from tooling.make_exercises import check_cells
 
 GUIDE = ROOT / "docs" / "WORKSHOP.md"
 TIMINGS = ROOT / "docs" / "timings.json"
-BLOCKS = ("lessons", "exercises", "discussion")
 _HEADING = re.compile(r"^#{1,6}\s")
 _DISCUSSION = re.compile(r"^#{1,6}\s.*discussion prompts", re.I)
 _ITEM = re.compile(r"^(\d+)\.\s+(.*)")
