@@ -45,11 +45,22 @@ def cached_model(name: str = DEFAULT_MODEL) -> HookedTransformer:
     never changes the numbers a learner's notebook draws next. Callers must leave it as they found it:
     hooks added with ``model.hooks(...)`` or ``run_with_hooks``, never ``add_hook`` without a reset.
     """
-    state = torch.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):
         return load_model(name)
-    finally:
-        torch.set_rng_state(state)
+
+
+@cache
+def tiny_random_model() -> HookedTransformer:
+    """A small random model shaped like GPT-2 (learned positions, MLPs, LayerNorm; 3 layers of 4 heads, 50 tokens).
+
+    The checks run learners' code on it besides the course models, so that an answer that only fits the
+    bundled shapes fails. One shared copy per process, built with torch's global random state left alone.
+    """
+    cfg = HookedTransformerConfig(n_layers=3, d_model=32, n_ctx=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=50,
+                                  act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
+                                  seed=1, device="cpu")
+    with torch.random.fork_rng(devices=[]):
+        return HookedTransformer(cfg).eval()
 
 
 def load_tokenizer():

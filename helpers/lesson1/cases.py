@@ -20,22 +20,15 @@ from transformer_lens.utils import get_act_name
 from helpers.checks import Case
 from helpers.lesson1.analysis import CAT_PROMPT, IOI_PROMPT, load_lesson_model
 from helpers.metrics import repeated_random_tokens
+from helpers.models import tiny_random_model
 
-__all__ = ["TINY_MODELS", "check_model", "tiny_gpt2_like", "tiny_uncentred", "component_cache",
+__all__ = ["TINY_MODELS", "check_model", "tiny_uncentred", "component_cache",
            "synthetic_pattern_cache", "handmade_patterns", "pattern_cache", "repeat_cache", "positions",
            "rebuild_cases", "dla_cases", "previous_token_cases", "induction_cases", "ablation_cases",
            "composition_cases", "target_cases", "clear_caches"]
 
 
 # ----------------------------------------------------------------------------- models
-def tiny_gpt2_like() -> HookedTransformer:
-    """A small random model with learned positional embeddings and MLPs, like GPT-2."""
-    cfg = HookedTransformerConfig(n_layers=3, d_model=32, n_ctx=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=50,
-                                  act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
-                                  seed=1, device="cpu")
-    return HookedTransformer(cfg).eval()
-
-
 def tiny_uncentred() -> HookedTransformer:
     """A small random attention-only model with its LayerNorms folded (``LNPre``) but nothing centred.
 
@@ -55,7 +48,7 @@ def tiny_uncentred() -> HookedTransformer:
     return model
 
 
-TINY_MODELS = {"tiny-gpt2-like": tiny_gpt2_like, "tiny-uncentred": tiny_uncentred}
+TINY_MODELS = {"tiny-gpt2-like": tiny_random_model, "tiny-uncentred": tiny_uncentred}
 
 
 @lru_cache(maxsize=None)
@@ -65,11 +58,8 @@ def check_model(name: str) -> HookedTransformer:
     One copy per process; loading it leaves the learner's random state untouched (building a model
     re-seeds torch's global generator). Callers must leave it as they found it (no hooks left attached).
     """
-    state = torch.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):
         return TINY_MODELS[name]() if name in TINY_MODELS else load_lesson_model(name)
-    finally:
-        torch.set_rng_state(state)
 
 
 # ----------------------------------------------------------------------------- caches

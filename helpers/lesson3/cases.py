@@ -1,7 +1,7 @@
 """The inputs of workbook 3's checks, built once per process: models, prompts, caches, graphs and random tensors.
 
 The checks read the course model through :func:`helpers.models.cached_model` and a tiny random model of
-their own (:func:`tiny_model`); part two's checks read the bundled replacement model
+their own (:func:`tiny_random_model`); part two's checks read the bundled replacement model
 (:func:`replacement_model`), its feature labels and circuit-tracer's graphs of three prompts.
 """
 from __future__ import annotations
@@ -16,19 +16,19 @@ from circuit_tracer.replacement_model.replacement_model_transformerlens import T
 from circuit_tracer.transcoder import TranscoderSet
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens import ActivationCache, HookedTransformer, HookedTransformerConfig
+from transformer_lens import ActivationCache, HookedTransformer
 
 from helpers import corpus
 from helpers.checks import Case
 from helpers.lesson3.graphs import FeatureLabels, SwapTarget, graph_features, label_features, node_kinds
 from helpers.lesson3.prompts import IOIPatchingData, ioi_patching_data
 from helpers.lesson3.reference import all_heads, head_means, logit_diff, normalized_metric
-from helpers.models import cached_model
+from helpers.models import cached_model, tiny_random_model
 
 CHECK_PROMPTS = ("The Colosseum is in the city of", "Everyone knows that the Kremlin is in",
                  "Then, Mary and John went to the park. John gave a ball to")
 
-__all__ = ["tiny_model", "ioi_case", "tiny_case", "NormalizedMetric", "patching_setups", "clean_cache",
+__all__ = ["ioi_case", "tiny_case", "NormalizedMetric", "patching_setups", "clean_cache",
            "logit_diff_cases", "sweep_cases", "head_cases", "ablation_cases", "faithfulness_cases",
            "attribution_cases", "replacement_model", "transcoders", "feature_labels", "CHECK_PROMPTS", "check_graph",
            "logit_cases",
@@ -36,19 +36,6 @@ __all__ = ["tiny_model", "ioi_case", "tiny_case", "NormalizedMetric", "patching_
 
 
 # ============================================================================ part one
-@lru_cache(maxsize=None)
-def tiny_model() -> HookedTransformer:
-    """A small random model with learned positional embeddings and MLPs, like GPT-2 (3 layers, 4 heads, 50 tokens).
-
-    Building it leaves torch's global random state as it was."""
-    state = torch.get_rng_state()
-    try:
-        cfg = HookedTransformerConfig(n_layers=3, d_model=32, n_ctx=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=50,
-                                      act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
-                                      seed=1, device="cpu")
-        return HookedTransformer(cfg).eval()
-    finally:
-        torch.set_rng_state(state)
 
 
 @lru_cache(maxsize=None)
@@ -86,7 +73,7 @@ class NormalizedMetric:
 @lru_cache(maxsize=None)
 def patching_setups() -> list[tuple[str, HookedTransformer, Tensor, Tensor, Tensor]]:
     """(label, model, clean tokens, corrupted tokens, answers) for the patching exercises."""
-    four, tiny = cached_model("course-4l"), tiny_model()
+    four, tiny = cached_model("course-4l"), tiny_random_model()
     a, b = ioi_case(3, 0, 0, 3), ioi_case(3, 4, 2, 5)
     clean, corrupted, answers = tiny_case(0)
     return [
@@ -124,7 +111,7 @@ def sweep_cases() -> list[Case]:
     a sweep each, then run on the tiny model; those it rules out are not run on the 4-layer one)."""
     a = ioi_case(2, 3, 8, 3)                # a short template: a sweep runs the model n_layers * pos times
     clean, corrupted, answers = tiny_case(0)
-    setups = [("tiny random model, 3 random prompts", tiny_model(), clean, corrupted, answers),
+    setups = [("tiny random model, 3 random prompts", tiny_random_model(), clean, corrupted, answers),
               ("4-layer model, 2 IOI prompts", cached_model("course-4l"), a.clean_tokens, a.corrupted_tokens,
                a.answer_tokens)]
     return [Case((model, corrupted, clean_cache(model, clean), NormalizedMetric(model, clean, corrupted, answers)),
@@ -147,7 +134,7 @@ def head_cases() -> list[Case]:
 @lru_cache(maxsize=None)
 def ablation_cases() -> list[Case]:
     """Exercise 4: both models, one to three heads, and no heads."""
-    four, tiny = cached_model("course-4l"), tiny_model()
+    four, tiny = cached_model("course-4l"), tiny_random_model()
     a, b = ioi_case(5, 0, 0, 7), ioi_case(4, 2, 1, 8)
     clean, corrupted, _ = tiny_case(1)
     with torch.no_grad():
