@@ -1,4 +1,4 @@
-"""The checks of workbook 3's ten exercises: ``check_<name>(fn)`` prints one line and returns a ``CheckResult``.
+"""The checks of workbook 3's ten exercises: ``check_<name>(learner_fn)`` prints one line and returns a ``CheckResult``.
 
 Each compares the learner's function with :mod:`helpers.lesson3.reference` on the cases of
 :mod:`helpers.lesson3.cases`, and names the mistake of :mod:`helpers.lesson3.mistakes` that the
@@ -50,9 +50,9 @@ ABS_MESSAGE = "you took absolute values: keep the sign, a head can push the metr
 
 # ============================================================================ part one
 @single_threaded
-def check_logit_diff(fn: object) -> CheckResult:
+def check_logit_diff(learner_fn: object) -> CheckResult:
     """Check exercise 1 on real and random logits."""
-    return check_function(fn, logit_diff, cases.logit_diff_cases(), name="logit_diff", known_mistakes={
+    return check_function(learner_fn, logit_diff, cases.logit_diff_cases(), name="logit_diff", known_mistakes={
         "sign": (lambda lg, ans: -logit_diff(lg, ans), "the sign is flipped: right answer (column 0) minus "
                                                        "wrong answer (column 1)"),
         "no_mean": (lambda lg, ans: per_prompt_diff(lg, ans), "you returned one number per prompt: take the "
@@ -70,11 +70,12 @@ def check_logit_diff(fn: object) -> CheckResult:
 
 
 @single_threaded
-def check_patch_residual_by_layer_pos(fn: object) -> CheckResult:
+def check_patch_residual_by_layer_pos(learner_fn: object) -> CheckResult:
     """Check exercise 2 on a tiny random model, then on an IOI batch of the 4-layer model."""
     with torch.no_grad():
-        return check_function(fn, patch_residual_by_layer_pos, cases.sweep_cases(), name="patch_residual_by_layer_pos",
-                              atol=1e-3, rule_out_on_first_case=True, known_mistakes={
+        return check_function(learner_fn, patch_residual_by_layer_pos, cases.sweep_cases(),
+                              name="patch_residual_by_layer_pos", atol=1e-3, rule_out_on_first_case=True,
+                              known_mistakes={
             "resid_post": (sweep_mistake("resid_post"), LATER_HOOK),
             "resid_mid": (sweep_mistake("resid_mid"), LATER_HOOK),
             "upto": (sweep_mistake(upto=True), "you patched every position up to p: patch position p only, "
@@ -86,10 +87,10 @@ def check_patch_residual_by_layer_pos(fn: object) -> CheckResult:
 
 
 @single_threaded
-def check_patch_head_output(fn: object) -> CheckResult:
+def check_patch_head_output(learner_fn: object) -> CheckResult:
     """Check exercise 3 on five heads of two models."""
     with torch.no_grad():
-        return check_function(fn, patch_head_output, cases.head_cases(), name="patch_head_output", atol=1e-3,
+        return check_function(learner_fn, patch_head_output, cases.head_cases(), name="patch_head_output", atol=1e-3,
                               known_mistakes={
             "all_heads": (head_mistake("all_heads"), "you patched every head of the layer: patch only "
                           "z[:, :, head]"),
@@ -100,10 +101,10 @@ def check_patch_head_output(fn: object) -> CheckResult:
 
 
 @single_threaded
-def check_run_with_mean_ablation(fn: object) -> CheckResult:
+def check_run_with_mean_ablation(learner_fn: object) -> CheckResult:
     """Check exercise 4 on both models, one to three heads, and no heads."""
     with torch.no_grad():
-        return check_function(fn, run_with_mean_ablation, cases.ablation_cases(), name="run_with_mean_ablation",
+        return check_function(learner_fn, run_with_mean_ablation, cases.ablation_cases(), name="run_with_mean_ablation",
                               atol=1e-3, known_mistakes={
             "zero": (ablation_mistake("zero"), "you zero-ablated: replace each head with its mean output, "
                      "means[layer][:, head] (zero is far from anything the head ever outputs)"),
@@ -115,10 +116,10 @@ def check_run_with_mean_ablation(fn: object) -> CheckResult:
 
 
 @single_threaded
-def check_circuit_faithfulness(fn: object) -> CheckResult:
+def check_circuit_faithfulness(learner_fn: object) -> CheckResult:
     """Check exercise 5 on two circuits, two templates, and the whole model."""
     with torch.no_grad():
-        return check_function(fn, circuit_faithfulness, cases.faithfulness_cases(), name="circuit_faithfulness",
+        return check_function(learner_fn, circuit_faithfulness, cases.faithfulness_cases(), name="circuit_faithfulness",
                               atol=2e-3, known_mistakes={
             "ablate_circuit": (faithfulness_mistake("ablate_circuit"), "you ablated the circuit's heads: ablate "
                                "every head *outside* the circuit and keep the circuit running"),
@@ -133,11 +134,11 @@ def check_circuit_faithfulness(fn: object) -> CheckResult:
 
 
 @single_threaded
-def check_attribution_patch_heads(fn: object) -> CheckResult:
+def check_attribution_patch_heads(learner_fn: object) -> CheckResult:
     """Check exercise 6 on two IOI batches of the 4-layer model and a tiny random model."""
     terms: dict = {}                                    # shared by the mistakes built from the same terms
-    return check_function(fn, attribution_patch_heads, cases.attribution_cases(), name="attribution_patch_heads",
-                          atol=1e-3, known_mistakes={
+    return check_function(learner_fn, attribution_patch_heads, cases.attribution_cases(),
+                          name="attribution_patch_heads", atol=1e-3, known_mistakes={
         "flipped": (attribution_mistake("flipped", terms), "the sign is flipped: the change is (clean - corrupted) "
                     "times the gradient"),
         "clean_grad": (attribution_mistake("clean_grad"), "you took the gradient on the clean run: take it on the "
@@ -151,9 +152,9 @@ def check_attribution_patch_heads(fn: object) -> CheckResult:
 
 
 # ============================================================================ part two
-def check_feature_logit_attribution(fn: object) -> CheckResult:
+def check_feature_logit_attribution(learner_fn: object) -> CheckResult:
     """Check exercise 7 on features of two graphs and on random tensors."""
-    return check_function(fn, feature_logit_attribution, cases.logit_cases(), name="feature_logit_attribution",
+    return check_function(learner_fn, feature_logit_attribution, cases.logit_cases(), name="feature_logit_attribution",
                           atol=1e-4, rtol=1e-3, known_mistakes={
         "no_center": (logit_attribution_mistake(center=False), "the final LayerNorm subtracts the mean of what the "
                       "feature wrote before dividing by the scale: centre it first"),
@@ -168,9 +169,9 @@ def check_feature_logit_attribution(fn: object) -> CheckResult:
             "W_U.mean(dim=1)")
 
 
-def check_feature_edge(fn: object) -> CheckResult:
+def check_feature_edge(learner_fn: object) -> CheckResult:
     """Check exercise 8 on feature pairs of two graphs (same and different positions) and random tensors."""
-    return check_function(fn, feature_edge, cases.edge_cases(), name="feature_edge", atol=1e-5, rtol=1e-3,
+    return check_function(learner_fn, feature_edge, cases.edge_cases(), name="feature_edge", atol=1e-5, rtol=1e-3,
                           known_mistakes={
         "no_heads": (edge_mistake(heads=False), "you kept only the residual path: add the path through each head "
                      "of the attention layer in between (pattern[h, target_pos, source_pos] times the OV circuit)"),
@@ -185,11 +186,11 @@ def check_feature_edge(fn: object) -> CheckResult:
             "((v - v.mean()) / ln1_scale[sp]) @ W_V[h] @ W_O[h] @ target_encoder")
 
 
-def check_node_influence(fn: object) -> CheckResult:
+def check_node_influence(learner_fn: object) -> CheckResult:
     """Check exercise 9 against the reference (equal to circuit-tracer's ``compute_node_influence``, which a test
     checks)."""
-    return check_function(fn, node_influence, cases.influence_cases(), name="node_influence", atol=1e-5, rtol=1e-3,
-                          known_mistakes={
+    return check_function(learner_fn, node_influence, cases.influence_cases(), name="node_influence", atol=1e-5,
+                          rtol=1e-3, known_mistakes={
         "signed": (influence_mistake(absolute=False), "use absolute edge weights: a strong negative edge is as "
                    "influential as a strong positive one"),
         "raw": (influence_mistake(normalize=False), "normalise each row (each target's inputs) to sum to 1 before "
@@ -203,19 +204,19 @@ def check_node_influence(fn: object) -> CheckResult:
     }, hint="A = adjacency.abs(), divide each row by its sum; then add up w @ A, w @ A @ A, ... until it is zero")
 
 
-def check_swap_interventions(fn: object) -> CheckResult:
+def check_swap_interventions(learner_fn: object) -> CheckResult:
     """Check exercise 10: on 12 landmark and city pairs (not the lesson's), the answer must become the target
     city about as often as the reference recipe makes it (at most one landmark fewer), and the interventions
     must switch the source city's active features off (the push alone often moves the answer too)."""
     name = "swap_interventions"
-    if not callable(fn):
+    if not callable(learner_fn):
         return report(False, f"{name}: expected a function")
     replacement, labels = cases.replacement_model(), cases.feature_labels()
     pairs = cases.swap_pairs()
     handed = []                                  # (source city, activations, interventions) of each prompt
 
     def recorded(labels, activations, source_city, target_city):
-        interventions = fn(labels, activations, source_city, target_city)
+        interventions = learner_fn(labels, activations, source_city, target_city)
         handed.append((source_city, activations, interventions))
         return interventions
     try:
