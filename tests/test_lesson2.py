@@ -20,6 +20,7 @@ from notebook_cells import workbook_check_tests  # noqa: E402
 
 from helpers import lesson2  # noqa: E402
 from helpers import sae as sae_helpers  # noqa: E402
+from helpers.lesson2 import cases as lesson2_cases  # noqa: E402
 from helpers.lesson2 import (  # noqa: E402
     clamp_feature,
     count_dead_latents,
@@ -735,7 +736,7 @@ def test_clamp_feature_reference_passes(capsys) -> None:
 
 
 def test_clamp_feature_keeps_everything_but_the_latent() -> None:
-    sae = lesson2.tiny_sae(seed=1)
+    sae = lesson2_cases.tiny_sae(seed=1)
     resid = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = clamp_feature(resid, sae, 5, 3.0)
@@ -1048,7 +1049,7 @@ def _lesson_function(name: str, **names) -> object:
 
 def test_the_lessons_clamp_hook_is_the_exercises_clamp() -> None:
     """Section 8's hook, written in the lesson's cell, changes the residual stream as clamp_feature does."""
-    sae = lesson2.tiny_sae(seed=3)
+    sae = lesson2_cases.tiny_sae(seed=3)
     resid = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(1))
     hook = _lesson_function("clamp_hook", sae=sae, feature=6)
     with torch.no_grad():

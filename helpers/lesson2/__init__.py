@@ -34,7 +34,6 @@ names of :mod:`helpers.shapes`.
 """
 from __future__ import annotations
 
-from helpers.lesson2.cases import tiny_sae, train_check_setup
 from helpers.lesson2.checks import (
     check_best_matching_label,
     check_clamp_feature,
@@ -67,7 +66,6 @@ from helpers.lesson2.ground_truth import (
     packed_tokens,
     top_contexts,
 )
-from helpers.lesson2.mistakes import TRAIN_CHECK_EV, TRAIN_CHECK_L0, train_verdict
 from helpers.lesson2.plots import (
     dashboard_html,
     dashboard_text,
@@ -146,6 +144,5 @@ __all__ = [
     # checks, and what their tests use
     "check_toy_model_forward", "check_toy_model_loss", "check_sae_forward", "check_sae_loss", "check_l0_norm",
     "check_count_dead_latents", "check_train_sae", "check_clamp_feature", "check_run_with_clamp",
-    "check_best_matching_label", "tiny_sae", "train_check_setup", "train_verdict", "TRAIN_CHECK_EV",
-    "TRAIN_CHECK_L0",
+    "check_best_matching_label",
 ]
