@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from typing import NamedTuple
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -28,8 +29,11 @@ from helpers.models import MODELS_DIR
 SAE_DIR = MODELS_DIR / "sae"
 DEFAULT_SAE = "course-4l-blocks.2.hook_resid_pre"
 
-__all__ = ["SAE_DIR", "DEFAULT_SAE", "PUBLIC_SAES", "load_sae", "training_record", "reconstruction_losses",
-           "ce_loss_recovered", "load_model_and_sae", "sae_latents", "generate_greedy", "reconstruction_stats"]
+__all__ = [
+    "CrossEntropies", "ReconstructionStats", "SAE_DIR", "DEFAULT_SAE", "PUBLIC_SAES", "load_sae", "training_record",
+    "reconstruction_losses", "ce_loss_recovered", "load_model_and_sae", "sae_latents", "generate_greedy",
+    "reconstruction_stats"
+]
 
 
 def load_sae(name: str = DEFAULT_SAE, device: str = "cpu") -> SAE:
@@ -62,9 +66,30 @@ def training_record(name: str = DEFAULT_SAE) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+class CrossEntropies(NamedTuple):
+    """Mean next-token cross-entropy three ways (:func:`reconstruction_losses`)."""
+
+    clean: float               # the model as it is
+    with_sae: float            # the SAE's reconstruction spliced in at its hook point
+    zero_ablation: float       # that activation set to zero
+
+    @property
+    def recovered(self) -> float:
+        """The share of the zero-ablation loss gap that the SAE closes (SAELens's ``ce_loss_score``)."""
+        return (self.zero_ablation - self.with_sae) / (self.zero_ablation - self.clean)
+
+
+class ReconstructionStats(NamedTuple):
+    """How well the SAE rebuilds the residual stream (:func:`reconstruction_stats`), BOS left out."""
+
+    l0: float                  # active latents per token
+    explained_variance: float
+    cosine_similarity: float
+
+
 @torch.no_grad()
 def reconstruction_losses(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"],
-                          skip_bos: bool = True) -> dict[str, float]:
+                          skip_bos: bool = True) -> CrossEntropies:
     """Mean next-token cross-entropy of ``model`` on ``tokens`` ``[batch, pos]`` three ways: clean,
     with the SAE's reconstruction spliced in at ``sae.cfg.metadata.hook_name``, and with that
     activation zeroed. Computed by SAELens's ``sae_lens.evals.get_recons_loss``.
@@ -80,8 +105,8 @@ def reconstruction_losses(model: HookedTransformer, sae: SAE, tokens: Int[Tensor
         keep = ~torch.isin(tokens, torch.tensor(ignore, device=tokens.device))
     keep = keep[:, :-1]          # the loss at position i predicts token i + 1: no loss at the end
     mean = lambda t: t[keep.to(t.device)].mean().item()  # noqa: E731
-    return dict(clean=mean(losses["ce_loss_without_sae"]), with_sae=mean(losses["ce_loss_with_sae"]),
-                zero_ablation=mean(losses["ce_loss_with_ablation"]))
+    return CrossEntropies(clean=mean(losses["ce_loss_without_sae"]), with_sae=mean(losses["ce_loss_with_sae"]),
+                          zero_ablation=mean(losses["ce_loss_with_ablation"]))
 
 
 def ce_loss_recovered(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"],
@@ -93,8 +118,7 @@ def ce_loss_recovered(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "b
     you give it. Beware: zeroing the whole residual stream is a drastic baseline, so even a poor
     SAE can score high; read it together with the raw losses of :func:`reconstruction_losses`.
     """
-    ce = reconstruction_losses(model, sae, tokens, skip_bos)
-    return (ce["zero_ablation"] - ce["with_sae"]) / (ce["zero_ablation"] - ce["clean"])
+    return reconstruction_losses(model, sae, tokens, skip_bos).recovered
 
 
 # =====================================================================================
@@ -178,7 +202,7 @@ def generate_greedy(model: HookedTransformer, prompts: list[str], n_new: int = 1
 
 
 @torch.no_grad()
-def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"]) -> dict[str, float]:
+def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: Int[Tensor, "batch pos"]) -> ReconstructionStats:
     """L0 (active latents per token), explained variance and cosine similarity of the SAE's
     reconstruction of the residual stream on ``tokens`` ``[batch, pos]``, BOS positions left out."""
     hook = sae.cfg.metadata.hook_name
@@ -190,5 +214,5 @@ def reconstruction_stats(model: HookedTransformer, sae: SAE, tokens: Int[Tensor,
     x_hat = sae.decode(latents)
     explained = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
     cosine = torch.nn.functional.cosine_similarity(x, x_hat, dim=-1).mean()
-    return dict(l0=(latents > 0).float().sum(-1).mean().item(), explained_variance=explained.item(),
-                cosine_similarity=cosine.item())
+    return ReconstructionStats(l0=(latents > 0).float().sum(-1).mean().item(), explained_variance=explained.item(),
+                               cosine_similarity=cosine.item())

@@ -881,13 +881,13 @@ def test_reconstruction_l0_and_ce_recovered(model_and_sae, part_b) -> None:
         stats = sae_helpers.reconstruction_stats(model, sae, packed)
         ce = sae_helpers.reconstruction_losses(model, sae, packed)
     assert packed.numel() == 7584
-    assert stats["l0"] == pytest.approx(35.436, abs=0.5)
-    assert stats["explained_variance"] == pytest.approx(0.7786, abs=0.005)
-    assert ce["clean"] == pytest.approx(1.5234, abs=0.005)
-    assert ce["with_sae"] == pytest.approx(1.6589, abs=0.005)
-    assert ce["zero_ablation"] == pytest.approx(8.2199, abs=0.005)
-    recovered = (ce["zero_ablation"] - ce["with_sae"]) / (ce["zero_ablation"] - ce["clean"])
-    assert recovered == pytest.approx(0.9798, abs=0.005)
+    assert stats.l0 == pytest.approx(35.436, abs=0.5)
+    assert stats.explained_variance == pytest.approx(0.7786, abs=0.005)
+    assert ce.clean == pytest.approx(1.5234, abs=0.005)
+    assert ce.with_sae == pytest.approx(1.6589, abs=0.005)
+    assert ce.zero_ablation == pytest.approx(8.2199, abs=0.005)
+    assert ce.recovered == pytest.approx((ce.zero_ablation - ce.with_sae) / (ce.zero_ablation - ce.clean))
+    assert ce.recovered == pytest.approx(0.9798, abs=0.005)
 
 
 @pytest.mark.claim

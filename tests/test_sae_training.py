@@ -86,10 +86,10 @@ def test_helpers_load_sae_and_ce_loss_recovered(trained, monkeypatch):
                               "Overall, the review is positive.",
                               "Paris is a city in the country of France."])
     losses = sae_helpers.reconstruction_losses(model, sae, tokens)
-    assert all(math.isfinite(v) for v in losses.values())
-    assert losses["clean"] < losses["zero_ablation"]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses.clean < losses.zero_ablation
     score = sae_helpers.ce_loss_recovered(model, sae, tokens)
-    expected = (losses["zero_ablation"] - losses["with_sae"]) / (losses["zero_ablation"] - losses["clean"])
+    expected = (losses.zero_ablation - losses.with_sae) / (losses.zero_ablation - losses.clean)
     assert math.isfinite(score) and score == pytest.approx(expected)
 
 

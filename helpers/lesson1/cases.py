@@ -8,6 +8,7 @@ per process; :func:`clear_caches` forgets them all.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -48,7 +49,8 @@ def tiny_uncentred() -> HookedTransformer:
     return model
 
 
-TINY_MODELS = {"tiny-gpt2-like": tiny_random_model, "tiny-uncentred": tiny_uncentred}
+TINY_MODELS: dict[str, Callable[[], HookedTransformer]] = {"tiny-gpt2-like": tiny_random_model,
+                                                           "tiny-uncentred": tiny_uncentred}
 
 
 @lru_cache(maxsize=None)
