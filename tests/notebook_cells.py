@@ -119,3 +119,23 @@ def run_lesson(path: Path, tolerate: Callable[[AssertionError], bool] = lambda e
         torch.set_grad_enabled(grad_enabled)
         torch.set_num_threads(threads)
     return namespace
+
+
+def wrong_answer_ids(rows: list[tuple]) -> list[str]:
+    """Test ids for a ``WRONG_ANSWERS`` list: ``<exercise>-<k>``, the k-th wrong answer of that exercise."""
+    return [f"{name}-{[row[0] for row in rows[:i]].count(name)}" for i, (name, *_) in enumerate(rows)]
+
+
+def assert_rejected(result, name: str, parts: list[str], printed: str, *, only_line: bool = False) -> None:
+    """The check of ``name`` rejected a wrong answer with a message holding every one of ``parts``.
+
+    The message is one line (``❌ <name>: ...``), printed with no traceback; with ``only_line``, nothing else
+    was printed either.
+    """
+    assert not result.passed, f"{name} accepted a wrong answer"
+    assert result.message.startswith(f"❌ {name}"), result.message
+    for part in parts:
+        assert part in result.message, result.message
+    assert "Traceback" not in printed
+    if only_line:
+        assert printed.strip() == result.message
