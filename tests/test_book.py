@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from tooling import book
+from tooling import book, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_BOOK = os.environ.get("COURSE_BOOK") == "1"
@@ -211,6 +211,8 @@ def test_full_book_notebook_runs_offline_and_its_checks_pass(full_book, source: 
     run = full_book[book.relative(source)]
     trace = "" if run.ok else "\n" + "\n".join(run.error.traceback.splitlines()[-20:])
     assert run.problems() == [], "\n".join(run.problems()) + trace
+    rows = progress.rows_of(run)                  # the progress report's table of this run
+    assert len(rows) == run.check_cells() and all(row.passed for row in rows), rows
 
 
 HANDED_OUT = sorted((ROOT / "exercises").glob(book.NOTEBOOK_GLOB))
@@ -223,6 +225,9 @@ def test_full_book_run_of_each_fill_in_workbook_rejects_every_stub(workbook: Pat
     run = book.execute_notebook(workbook)
     trace = "" if run.ok else "\n" + "\n".join(run.error.traceback.splitlines()[-20:])
     assert run.problems() == [], "\n".join(run.problems()) + trace
+    rows = progress.rows_of(run)                  # the progress report's table: every exercise ❌, named
+    assert rows and len(rows) == run.check_cells() and not any(row.passed for row in rows), rows
+    assert all(row.message.startswith(row.exercise) for row in rows), [row.message for row in rows]
 
 
 @full
