@@ -47,11 +47,13 @@ def amnesic_basis(X: Float[Tensor, "example d_model"], y: Int[np.ndarray, "examp
     remains after ``k`` rounds is what no linear probe found in ``k`` tries.
     """
     directions: list[Tensor] = []
-    basis = torch.zeros(0, X.shape[1])
+    basis = torch.zeros(0, X.shape[1])                         # no direction found yet
     for _ in range(k):
+        # project_out_subspace: X with the span of the directions found so far removed (X itself at first)
         left = project_out_subspace(X, basis) if len(directions) else X
-        directions.append(probe_direction(fit_probe(left.numpy(), y)))
-        basis = orthonormal(torch.stack(directions))
+        probe = fit_probe(left.numpy(), y)                     # fit_probe: a logistic-regression probe on what is left
+        directions.append(probe_direction(probe))              # probe_direction: its weight vector, scaled to length 1
+        basis = orthonormal(torch.stack(directions))           # orthonormal: the same span, as orthonormal rows (QR)
     return basis
 
 

@@ -59,8 +59,13 @@ def random_model(model: HookedTransformer, seed: int = SEED) -> HookedTransforme
     """
     cfg = HookedTransformerConfig(**{**model.cfg.to_dict(), "seed": seed, "init_weights": True})
     with warnings.catch_warnings():
+        # some TransformerLens versions print deprecation notices about config options while building a model;
+        # they are about the library, not this lesson, so they are silenced here and only here
         warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
+        # move_to_device=False: keep the new weights where they were created (the CPU) instead of moving them
+        # to cfg.device, so that the random model sits where the trained one does
         fresh = HookedTransformer(cfg, tokenizer=model.tokenizer, move_to_device=False)
+    # a new PyTorch module starts in training mode; .eval() puts it in inference mode, as the trained model is
     return fresh.eval()
 
 
