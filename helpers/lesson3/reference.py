@@ -96,17 +96,20 @@ def head_means(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]
 
 def run_with_mean_ablation(model: HookedTransformer, tokens: Int[Tensor, "batch pos"], heads: Sequence[Head],
                            means: Float[Tensor, "layer pos head_index d_head"]) -> Float[Tensor, "batch pos d_vocab"]:
-    """Run ``tokens`` with every head in ``heads`` (``(layer, head)`` pairs) replaced by its mean output.
+    """Run ``tokens`` with every head in ``heads`` replaced by its mean output, and return the logits.
 
-    ``means`` comes from :func:`head_means` (on prompts of the same length). Returns the logits.
+    ``heads`` is a list of ``(layer, head)`` pairs (``Head`` is short for ``tuple[int, int]``).
+    ``means[layer, pos, head]`` is that head's output (``hook_z``) averaged over a batch of prompts of
+    the same length as ``tokens``; ``lesson3.head_means(model, prompts)`` computes it with one cached run.
     """
-    by_layer: dict[int, list[int]] = {}
+    by_layer: dict[int, list[int]] = {}                 # layer -> the heads to ablate in it: one hook per layer
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)
 
     def make_hook(layer: int, layer_heads: list[int]):
-        def hook(z: Tensor, hook) -> Tensor:
-            z[:, :, layer_heads] = means[layer][:, layer_heads]             # [pos, heads, d_head] broadcast
+        def hook(z: Tensor, hook) -> Tensor:                                 # z: [batch, pos, head_index, d_head]
+            # overwrite the ablated heads' slots with their means ([pos, heads, d_head], the same for every prompt)
+            z[:, :, layer_heads] = means[layer][:, layer_heads]
             return z
         return hook
     hooks = [(get_act_name("z", layer), make_hook(layer, hs)) for layer, hs in by_layer.items()]
@@ -115,7 +118,7 @@ def run_with_mean_ablation(model: HookedTransformer, tokens: Int[Tensor, "batch 
 
 # ----------------------------------------------------------------------------- exercise 5: faithfulness
 def all_heads(model: HookedTransformer) -> list[Head]:
-    """Every ``(layer, head)`` of ``model``, layer by layer."""
+    """Every ``(layer, head)`` pair of ``model``, layer by layer: ``[(0, 0), (0, 1), ..., (3, 7)]`` for 4 x 8 heads."""
     return [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
 
 
@@ -124,12 +127,12 @@ def circuit_faithfulness(model: HookedTransformer, tokens: Int[Tensor, "batch po
                          means: Float[Tensor, "layer pos head_index d_head"]) -> float:
     """Share of the clean logit difference that the circuit alone keeps.
 
-    Every head *not* in ``circuit`` is mean-ablated (:func:`run_with_mean_ablation`); the MLPs,
-    embeddings and the circuit's heads run as usual. Returns
-    ``logit_diff(ablated run) / logit_diff(clean run)``: 1 means the circuit alone does it all.
+    ``circuit`` lists ``(layer, head)`` pairs. Every head *not* in it is mean-ablated with
+    ``run_with_mean_ablation`` (exercise 4); the MLPs, embeddings and the circuit's heads run as usual.
+    Returns ``logit_diff(ablated run) / logit_diff(clean run)``: 1 means the circuit alone does it all.
     """
-    keep = set(map(tuple, circuit))
-    outside = [h for h in all_heads(model) if h not in keep]
+    keep = set(map(tuple, circuit))       # each head as a tuple, so that [1, 4] and (1, 4) match; a set for fast "in"
+    outside = [h for h in all_heads(model) if h not in keep]    # all_heads: every (layer, head) of the model
     clean = logit_diff(model(tokens), answer_tokens)
     ablated = logit_diff(run_with_mean_ablation(model, tokens, outside, means), answer_tokens)
     return (ablated / clean).item()
@@ -149,15 +152,16 @@ def attribution_patch_heads(model: HookedTransformer, clean_tokens: Int[Tensor, 
     _, clean_cache = model.run_with_cache(clean_tokens, names_filter=is_z)
     corrupted_z, grads = {}, {}
 
-    def save_act(z: Tensor, hook) -> None:
-        corrupted_z[hook.name] = z.detach()
+    def save_act(z: Tensor, hook) -> None:      # forward hook: records z; returning None leaves the run unchanged
+        corrupted_z[hook.name] = z.detach()     # detach: a plain copy of the numbers, outside the gradient bookkeeping
 
-    def save_grad(grad: Tensor, hook) -> None:
+    def save_grad(grad: Tensor, hook) -> None:  # backward hook: receives d metric / d z for this hook point
         grads[hook.name] = grad.detach()
     with torch.enable_grad(), model.hooks(fwd_hooks=[(is_z, save_act)], bwd_hooks=[(is_z, save_grad)]):
-        metric(model(corrupted_tokens)).backward()
+        metric(model(corrupted_tokens)).backward()       # the backward pass fills grads, one entry per layer
     model.zero_grad(set_to_none=True)
     names = [get_act_name("z", layer) for layer in range(model.cfg.n_layers)]
+    # each term is [batch, pos, head_index, d_head]; summing dims 0, 1, 3 leaves one number per head
     return torch.stack([((clean_cache[name] - corrupted_z[name]) * grads[name]).sum(dim=(0, 1, 3)) for name in names])
 
 
@@ -225,6 +229,11 @@ def swap_interventions(labels: FeatureLabels, activations: Float[Tensor, "layer 
     last position: every active feature labelled with the source city is set to 0, and every feature
     labelled with the target city is set to ``strength`` times its mean activation on the target city's
     prompts. Returns circuit-tracer's ``(layer, position, feature, value)`` tuples for ``feature_intervention``.
+
+    ``labels`` comes from ``lesson3.label_features``. ``city_features(labels, city)`` lists the
+    ``(layer, feature)`` of every feature labelled ``"city: <city>"``, and ``labels.score[layer, feature]``
+    is that feature's mean activation on the corpus prompts of its label: for a city, the prompts that
+    ask for it (at their last token) and those that name it (at its last word).
     """
     last = activations.shape[1] - 1
     off = [(layer, last, feature, 0.0) for layer, feature in city_features(labels, source_city)
