@@ -7,8 +7,8 @@ starts with ``test_claim_`` is one (the marker is added here); so is every test 
 A *slow test* runs a notebook, trains something, starts a browser or a type checker. The marker is added
 here to every test of the modules in ``SLOW_MODULES`` and every test that uses a fixture of
 ``SLOW_FIXTURES`` (each builds something that takes seconds to minutes), and by hand elsewhere. The fast
-loop is ``pytest -m "not slow and not claim"``: the unit tests and the checks' wrong answers, in under a
-minute (CONTRIBUTING.md).
+loop is ``pytest -m "not slow and not claim"``: the unit tests and the checks' wrong answers, about 100 s
+on 2 cores (CONTRIBUTING.md).
 
 A fragility run (``python3 course.py fragility``, see ``tooling/fragility.py``) re-runs the claim
 tests with the bundled weights nudged at the level of float32 rounding (``COURSE_WEIGHT_NOISE=<seed>``)
