@@ -120,10 +120,8 @@ from helpers.lesson2.toy_models import (
     superposition_per_feature,
     train_toy_models,
 )
-from helpers.plotting import show_code
 
 __all__ = [
-    "show_code",
     # references
     "SampleFn", "Params", "toy_model_forward", "toy_model_loss", "init_sae_params", "sae_forward", "sae_loss",
     "l0_norm", "count_dead_latents", "train_sae", "clamp_feature", "run_with_clamp", "feature_label_auroc",

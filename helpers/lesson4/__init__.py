@@ -93,10 +93,8 @@ from helpers.lesson4.reference import (
     project_out,
     selectivity,
 )
-from helpers.plotting import show_code
 
 __all__ = [
-    "show_code",
     # data and activations
     "SEED", "Task", "TASKS", "TaskData", "task_data", "token_id", "answer_ids", "resid_hook_names", "padded_tokens",
     "gather_resid", "last_logits",
