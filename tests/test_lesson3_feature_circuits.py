@@ -20,7 +20,7 @@ import pytest
 import torch
 from circuit_tracer import attribute
 from circuit_tracer.graph import compute_node_influence
-from notebook_cells import assert_rejected, workbook_check_tests, wrong_answer_ids
+from notebook_cells import assert_rejected, run_lesson, workbook_check_tests, wrong_answer_ids
 
 from helpers import corpus_data, lesson3
 from helpers.lesson3 import cases
@@ -29,7 +29,7 @@ from helpers.transcoders import TRANSCODER_DIR, load_replacement_model, load_tra
 from tooling import network_guard
 
 ROOT = Path(__file__).resolve().parent.parent
-NAME = "03_activation_patching_circuits.ipynb"
+NAME = "03b_feature_circuits.ipynb"
 EXERCISES = ["feature_logit_attribution", "feature_edge", "node_influence", "swap_interventions"]
 
 
@@ -274,3 +274,69 @@ def test_features_per_target_city(labels) -> None:
     import statistics
     counts = {city: len(lesson3.city_features(labels, city)) for city in {c for _, c, _ in corpus_data.LANDMARKS}}
     assert (counts["Tokyo"], counts["Mumbai"], statistics.median(counts.values())) == (31, 19, 19)
+
+
+# ============================================================================ the lesson's claims
+@pytest.fixture(scope="module")
+def lesson() -> dict:
+    """The namespace left by running every code cell of lesson 3b."""
+    return run_lesson(ROOT / "notebooks" / NAME)
+
+
+def test_claim_part_two_replacement_model_and_transcoders(lesson) -> None:
+    record = lesson["record"]
+    assert [round(r["variance_explained"], 2) for r in record["layers"]] == [0.85, 0.84, 0.92, 0.97]
+    assert [round(r["l0"]) for r in record["layers"]] == [33, 20, 37, 190]
+    assert record["layers"][3]["dead_features"] == 23
+    assert (round(record["loss_clean"], 2), round(record["loss_all_mlps_replaced"], 2),
+            round(record["loss_all_mlps_zeroed"], 2)) == (1.9, 3.09, 7.31)
+    assert (lesson["replacement"](lesson["eiffel"]) - lesson["model"](lesson["eiffel"])).abs().max() < 1e-4
+
+
+def test_claim_part_two_eiffel_graph(lesson) -> None:
+    kept, labels, graph = lesson["kept"], lesson["labels"], lesson["graph"]
+    assert len(kept) == 13 and {pos for _, _, pos, _ in kept} == {graph.n_pos - 1}
+    names = [labels(layer, feature) for _, layer, _, feature in kept]
+    paris = [layer for (_, layer, _, feature), name in zip(kept, names) if name == "city: Paris"]
+    assert sorted(paris) == [0, 0, 1, 1, 2]
+    assert names.count("landmark: the Eiffel Tower") == 1 and names.count("city: (any)") == 4
+    assert [name for (_, layer, _, _), name in zip(kept, names) if layer == 3] == ["city: (any)"]
+    assert labels(0, 646) == "city: Paris" and round(labels.selectivity[0, 646].item(), 2) == 0.82
+    assert labels(1, 10) == "city: Paris" and round(labels.selectivity[1, 10].item(), 2) == 0.9
+    weak = sorted((name, round(labels.selectivity[layer, feature].item(), 2))
+                  for (_, layer, _, feature), name in zip(kept, names)
+                  if "(any)" not in name and "Paris" not in name and "Eiffel" not in name)
+    assert weak == [("IO name: Jack", 0.35), ("city: Lisbon", 0.19), ("city: San Francisco", 0.17)]
+    assert graph.logit_targets[0].token_str == " Paris"
+
+
+def test_claim_part_two_interventions(lesson) -> None:
+    assert len(lesson["main_path"]) == 6
+    assert round(lesson["predicted"], 2) == -5.9 and round(lesson["measured"], 2) == -3.11
+    assert lesson["model"].to_string(lesson["ablated_logits"][0, -1].argmax()) == " Paris"
+    probs = lesson["swapped_logits"][0, -1].softmax(-1)
+    assert lesson["model"].to_string(probs.argmax()) == " Rome" and round(probs.max().item(), 2) == 1.0
+    assert lesson["hits"] == 44 and len(lesson["swaps"]) == 46
+
+
+def test_claim_part_two_error_nodes_and_ioi(lesson) -> None:
+    assert round(lesson3.error_share(lesson["graph"]), 2) == 0.31
+    assert round(lesson["replacement_score"], 2) == 0.64 and lesson["biggest"] == (3, lesson["graph"].n_pos - 1)
+    ioi_graph, labels = lesson["ioi_graph"], lesson["labels"]
+    assert [t.token_str for t in ioi_graph.logit_targets] == [" Mary"]
+    assert len(lesson["ioi_kept"]) == 34 and round(lesson3.error_share(ioi_graph), 2) == 0.52
+    at_end = [labels(layer, feature) for _, layer, pos, feature in lesson["ioi_kept"] if pos == ioi_graph.n_pos - 1]
+    assert len(at_end) == 22 and at_end.count("IO name: (any)") == 19
+    assert not any("Mary" in name for name in at_end)
+    earlier = {lesson["ioi_text"][pos] for _, _, pos, _ in lesson["ioi_kept"] if pos != ioi_graph.n_pos - 1}
+    assert earlier == {" and", " went", "."}
+    kept_names = {(layer, feature): labels(layer, feature) for _, layer, _, feature in lesson["ioi_kept"]}
+    assert kept_names[(0, 936)] == kept_names[(0, 952)] == "IO name: Jane"
+
+
+def test_claim_part_two_graphs_share_the_generic_city_features(lesson) -> None:
+    assert round(sum(lesson["same_city"]).item() / len(lesson["same_city"]), 2) == 0.72
+    assert round(sum(lesson["other_city"]).item() / len(lesson["other_city"]), 2) == 0.18
+    assert sorted((layer, from_end) for layer, _, from_end in lesson["shared"]) == [(0, -1), (3, -1)]
+    assert all(lesson["labels"](layer, feature) == "city: (any)" for layer, feature, _ in lesson["shared"])
+

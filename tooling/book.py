@@ -1,7 +1,7 @@
 """Run the course's notebooks and render them as a static HTML book that reads offline.
 
     python -m tooling.book                          # run notebooks/ and solutions/, write build/book/
-    python -m tooling.book notebooks/03_*.ipynb     # only these (the index lists only them)
+    python -m tooling.book notebooks/03a_*.ipynb    # only these (the index lists only them)
     python -m tooling.book --out /tmp/book          # somewhere else
 
 ``python3 course.py book`` runs the first line. Every notebook is executed top to bottom in a fresh
@@ -344,7 +344,8 @@ def render_page(notebook: nbformat.NotebookNode, title: str, nav_html: str = "",
 # =====================================================================================
 
 def lesson_number(path: Path) -> str:
-    return Path(path).name[:2]
+    """``01`` for ``01_residual_stream_induction_heads.ipynb``, ``03b`` for ``03b_feature_circuits.ipynb``."""
+    return Path(path).name.split("_")[0]
 
 
 def book_sources(root: Path = ROOT, dirs: tuple[str, ...] = BOOK_DIRS) -> list[Path]:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = 'raise NotImplementedError("{name}: not implemented yet")'
-NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+NOTEBOOK_GLOB = "[0-9][0-9]*_*.ipynb"
 _DEF_LINE = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
 CHECK_CELL = re.compile(r"^(?P<variable>passed_(?P<number>\w+))\s*=\s*check_(?P<exercise>\w+)\(", re.M)
 """A workbook's check cell: ``passed_1 = check_logit_diff(logit_diff)`` (number ``1``, exercise ``logit_diff``)."""

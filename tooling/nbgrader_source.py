@@ -72,8 +72,9 @@ c.Execute.timeout = 600
 
 
 def assignment_name(solution: Path) -> str:
-    """``lesson1`` for ``01_residual_stream_induction_heads.ipynb``."""
-    return f"lesson{int(Path(solution).name[:2])}"
+    """``lesson1`` for ``01_residual_stream_induction_heads.ipynb``, ``lesson3b`` for ``03b_feature_circuits.ipynb``."""
+    number = Path(solution).name.split("_")[0]
+    return f"lesson{number.lstrip('0') or '0'}"
 
 
 def grade_id(cell_id: str) -> str:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tooling.book import NOTEBOOK_GLOB, ROOT, execute_notebook, relative
+from tooling.book import NOTEBOOK_GLOB, ROOT, execute_notebook, lesson_number, relative
 
 DIRS = ("notebooks", "solutions", "exercises")
 DATA = ROOT / "docs" / "timings.json"
@@ -42,7 +42,7 @@ END = "<!-- timings:end -->"
 def timed_notebooks(root: Path = ROOT) -> list[Path]:
     """notebooks/, solutions/ and exercises/, lesson by lesson."""
     found = [p for d in DIRS for p in (root / d).glob(NOTEBOOK_GLOB)]
-    return sorted(found, key=lambda p: (p.name[:2], DIRS.index(p.parent.name), p.name))
+    return sorted(found, key=lambda p: (lesson_number(p), DIRS.index(p.parent.name), p.name))
 
 
 def machine() -> dict:

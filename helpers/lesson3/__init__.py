@@ -1,6 +1,6 @@
 """Lesson 3 (activation patching and circuits; part two: feature circuits with attribution graphs).
 
-``notebooks/03_activation_patching_circuits.ipynb`` and its workbook ``solutions/03_*.ipynb`` import this
+``notebooks/03a_activation_patching_circuits.ipynb``, ``notebooks/03b_feature_circuits.ipynb`` and their workbooks ``solutions/03[ab]_*.ipynb`` import this
 package (``from helpers import lesson3``; ``from helpers.lesson3 import check_logit_diff``). Its modules:
 
 - :mod:`~helpers.lesson3.prompts`: the fact prompts and matched clean / corrupted IOI prompt sets;
