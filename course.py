@@ -7,7 +7,8 @@
     python3 course.py preflight  # create .venv if missing, then check this machine in seconds
     python3 course.py book       # run every lesson and solved workbook, write build/book/ (HTML, offline)
     python3 course.py timings    # time every notebook, write docs/timings.md and the README's table
-    python3 course.py guide      # refresh docs/WORKSHOP.md's lesson table and discussion prompts
+    python3 course.py guide      # refresh docs/WORKSHOP.md's lesson table, one-day plan and discussion prompts
+    python3 course.py reading    # words, code cells, exercises and estimated first-read time of each notebook
     python3 course.py exercises  # regenerate exercises/ from solutions/ (--check: report stale ones only)
     python3 course.py nbgrader DIR   # write an nbgrader course in DIR from solutions/, and its release/
     python3 course.py nbgrader DIR autograde lesson1   # any nbgrader command, run in DIR, offline
@@ -284,12 +285,17 @@ def guide(python: Path, extra: list[str]) -> int:
     return run([python, "-m", "tooling.workshop", *extra])
 
 
+def reading(python: Path, extra: list[str]) -> int:
+    """Print how long each notebook takes to read (``--check``: exit 1 on a lesson over its budget)."""
+    return run([python, "-m", "tooling.reading", *extra])
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_lane"]:
         return _lane(*argv[1:4])
     commands = {"lab": lab, "test": test, "fragility": fragility, "preflight": preflight, "book": book,
                 "timings": timings, "guide": guide, "exercises": exercises, "nbgrader": nbgrader,
-                "progress": progress}
+                "progress": progress, "reading": reading}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

@@ -22,7 +22,10 @@ def test_readme_links_the_guide() -> None:
     assert "(docs/WORKSHOP.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+WITH_WORKBOOKS = [p for p in LESSONS if workshop.workbook_of(p)]
+
+
+@pytest.mark.parametrize("path", WITH_WORKBOOKS, ids=[p.name for p in WITH_WORKBOOKS])
 def test_every_prompt_of_every_lesson_is_in_the_guide(path: Path) -> None:
     prompts = workshop.lesson_prompts(path)
     assert len(prompts.items) >= 3, f"{path.name}: no 'Discussion prompts' heading with a numbered list found"
@@ -36,7 +39,7 @@ def test_lesson_table_has_a_row_per_lesson_with_times() -> None:
     timings = json.loads(workshop.TIMINGS.read_text(encoding="utf-8"))
     table = workshop.render_lessons(timings)
     for path in LESSONS:
-        row = next(line for line in table.splitlines() if line.startswith(f"| {int(path.name[:2])} |"))
+        row = next(line for line in table.splitlines() if line.startswith(f"| {workshop.display_number(path)} |"))
         assert "not timed" not in row, (f"{path.name} has no timing in docs/timings.json: "
                                         "run `python3 course.py timings`")
 
@@ -83,3 +86,17 @@ def test_render_numbers_prompts_across_sections(tmp_path: Path) -> None:
 def test_missing_markers_are_reported() -> None:
     with pytest.raises(ValueError, match="markers"):
         workshop.replace_block("no markers here", "discussion", "x")
+
+
+def test_plan_fits_the_reading_estimates_and_names_each_lesson() -> None:
+    plan = workshop.render_plan()
+    for path in WITH_WORKBOOKS:
+        minutes = workshop.reading.reading(path).minutes
+        assert f"lesson {workshop.display_number(path)}, " in plan and f"the notebook ({minutes} min)" in plan
+    assert plan.count("| lunch |") == 1
+
+
+def test_first_exercises_keep_at_least_one_and_stay_in_budget() -> None:
+    for path in WITH_WORKBOOKS:
+        count, minutes = workshop.first_exercises(ROOT / "solutions" / path.name, workshop.ONE_DAY_WORKBOOK)
+        assert count >= 1 and (minutes <= workshop.ONE_DAY_WORKBOOK or count == 1)

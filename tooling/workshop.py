@@ -25,8 +25,10 @@ from pathlib import Path
 
 import nbformat
 
-from tooling.book import NOTEBOOK_GLOB, ROOT, notebook_title, relative
+from tooling import reading
+from tooling.book import NOTEBOOK_GLOB, ROOT, lesson_number, notebook_title, relative
 from tooling.make_exercises import check_cells
+from tooling.nbgrader_source import assignment_name
 
 GUIDE = ROOT / "docs" / "WORKSHOP.md"
 TIMINGS = ROOT / "docs" / "timings.json"
@@ -109,11 +111,22 @@ def render_discussion(all_prompts: list[Prompts]) -> str:
 
 
 def _short_title(title: str) -> str:
-    return re.sub(r"^Lesson\s+\d+\s*[·:.-]\s*", "", title)
+    return re.sub(r"^Lesson\s+\d+[a-z]?\s*[·:.-]\s*", "", title)
+
+
+def display_number(path: Path) -> str:
+    """``1`` for ``01_...``, ``3b`` for ``03b_...``, ``0`` for the primer's ``00_...``."""
+    return lesson_number(path).lstrip("0") or "0"
+
+
+def workbook_of(path: Path, root: Path = ROOT) -> Path | None:
+    """The solved workbook of a lesson notebook, if it has one (the primer has none)."""
+    solved = root / "solutions" / path.name
+    return solved if solved.exists() else None
 
 
 def render_lessons(timings: dict | None, root: Path = ROOT) -> str:
-    """The lesson table: title, how long each of the lesson's notebooks ran, the largest peak memory."""
+    """The lesson table: title, estimated first-read times, how long each notebook ran, the largest peak memory."""
     rows = {row["notebook"]: row for row in (timings or {}).get("notebooks", [])}
 
     def cell(path: str) -> str:
@@ -123,20 +136,80 @@ def render_lessons(timings: dict | None, root: Path = ROOT) -> str:
         minutes, seconds = divmod(round(row["seconds"]), 60)
         return (f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s") + ("" if row["ran"] else " (failed)")
 
-    lines = ["| # | lesson | lesson notebook | solved workbook | fill-in workbook | peak memory |",
+    lines = ["| # | lesson | reading the lesson | the workbook | run time: lesson / solved / fill-in | peak memory |",
              "|---|---|--:|--:|--:|--:|"]
     for path in lessons(root):
-        number, name = path.name[:2], path.name
+        name, solved = path.name, workbook_of(path, root)
         title = _short_title(notebook_title(nbformat.read(path, as_version=4), path.stem))
-        peaks = [rows[p]["peak_mb"] for p in (f"notebooks/{name}", f"solutions/{name}", f"exercises/{name}")
-                 if p in rows and rows[p]["peak_mb"] is not None]
+        kinds = ("notebooks", "solutions", "exercises") if solved else ("notebooks",)
+        peaks = [rows[f"{k}/{name}"]["peak_mb"] for k in kinds
+                 if f"{k}/{name}" in rows and rows[f"{k}/{name}"]["peak_mb"] is not None]
         peak = f"{max(peaks) / 1024:.1f} GB" if peaks else "?"
-        lines.append(f"| {int(number)} | {title} | {cell(f'notebooks/{name}')} | {cell(f'solutions/{name}')} | "
-                     f"{cell(f'exercises/{name}')} | {peak} |")
+        work = f"{reading.reading(solved).minutes} min" if solved else "none"
+        runs = " / ".join(cell(f"{k}/{name}") for k in kinds)
+        lines.append(f"| {display_number(path)} | {title} | {reading.reading(path).minutes} min | {work} | "
+                     f"{runs} | {peak} |")
+    lines += ["", f"Reading times are estimates from word and exercise counts ({reading.HOW}), rounded up to "
+                  "5 minutes; `python -m tooling.reading` prints the counts."]
     if timings:
         m = timings["machine"]
-        lines += ["", f"Run times of the notebooks from top to bottom, measured by `python3 course.py timings` on "
-                      f"{m['date']} ({m['logical_cores']} cores, {m['cpu']}); see [timings.md](timings.md)."]
+        lines += ["", f"Run times of the notebooks from top to bottom, with nobody reading, measured by "
+                      f"`python3 course.py timings` on {m['date']} ({m['logical_cores']} cores, {m['cpu']}); "
+                      "see [timings.md](timings.md)."]
+    return "\n".join(lines) + "\n"
+
+
+DISCUSSION_MINUTES = 15
+DAY_START, LUNCH_AT, BREAK_EVERY = 9 * 60, 12 * 60, 90       # minutes since midnight; a break after 90 minutes
+ONE_DAY_WORKBOOK = 30                                         # minutes of each workbook done in the room
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def first_exercises(solved: Path, budget: int) -> tuple[int, int]:
+    """(how many exercises, their minutes): the workbook's first exercises that fit in ``budget`` minutes."""
+    stars = reading.reading(solved).stars
+    count = used = 0
+    for s in stars:
+        if count and used + reading.MINUTES_PER_STARS[s] > budget:
+            break
+        count, used = count + 1, used + reading.MINUTES_PER_STARS[s]
+    return count, used
+
+
+def render_plan(root: Path = ROOT) -> str:
+    """A one-day schedule built from the reading estimates: each lesson read together, the first workbook
+    exercises that fit in :data:`ONE_DAY_WORKBOOK` minutes, :data:`DISCUSSION_MINUTES` of discussion."""
+    welcome = "welcome; everyone runs `python3 course.py preflight`, helpers fix the ❌ lines"
+    items: list[tuple[str, int]] = [(welcome, 20)]
+    for path in lessons(root):
+        title = _short_title(notebook_title(nbformat.read(path, as_version=4), path.stem))
+        read = reading.reading(path).minutes
+        solved = workbook_of(path, root)
+        if solved is None:
+            items.append((f"lesson {display_number(path)}, {title}: read together ({read} min)", read))
+            continue
+        count, minutes = first_exercises(solved, ONE_DAY_WORKBOOK)
+        numbers = [check.number for check in check_cells(json.loads(solved.read_text(encoding="utf-8")))][:count]
+        items += [(f"lesson {display_number(path)}, {title}: the notebook ({read} min)", read),
+                  (f"lesson {display_number(path)}: workbook exercises {numbers[0]} to {numbers[-1]} ({minutes} min)"
+                   if count > 1 else f"lesson {display_number(path)}: workbook exercise {numbers[0]} ({minutes} min)",
+                   minutes),
+                  (f"lesson {display_number(path)}: discussion ({DISCUSSION_MINUTES} min)", DISCUSSION_MINUTES)]
+    lines = ["| time | what |", "|---|---|"]
+    clock, since_break, lunched = DAY_START, 0, False
+    for what, minutes in items:
+        if not lunched and clock >= LUNCH_AT:
+            lines.append(f"| {_clock(clock)} | lunch |")
+            clock, since_break, lunched = clock + 60, 0, True
+        elif since_break >= BREAK_EVERY:
+            lines.append(f"| {_clock(clock)} | break |")
+            clock, since_break = clock + 15, 0
+        lines.append(f"| {_clock(clock)} | {what} |")
+        clock, since_break = clock + minutes, since_break + minutes
+    lines.append(f"| {_clock(clock)} | close: the rest of the workbooks as homework |")
     return "\n".join(lines) + "\n"
 
 
@@ -146,7 +219,7 @@ def render_exercises(root: Path = ROOT) -> str:
     for path in sorted((root / "solutions").glob(NOTEBOOK_GLOB)):
         checks = check_cells(json.loads(path.read_text(encoding="utf-8")))
         names = ", ".join(f"{check.number} `{check.exercise}`" for check in checks)
-        lines.append(f"| {int(path.name[:2])} | `{relative(path)}` | `lesson{int(path.name[:2])}` | "
+        lines.append(f"| {display_number(path)} | `{relative(path)}` | `{assignment_name(path)}` | "
                      f"{len(checks)}: {names} |")
     return "\n".join(lines) + "\n"
 
@@ -166,8 +239,10 @@ def render_guide(text: str | None = None, timings: dict | None = None, root: Pat
     if timings is None and TIMINGS.exists():
         timings = json.loads(TIMINGS.read_text(encoding="utf-8"))
     text = replace_block(text, "lessons", render_lessons(timings, root))
+    text = replace_block(text, "plan", render_plan(root))
     text = replace_block(text, "exercises", render_exercises(root))
-    return replace_block(text, "discussion", render_discussion([lesson_prompts(p) for p in lessons(root)]))
+    prompts = [lesson_prompts(p) for p in lessons(root)]
+    return replace_block(text, "discussion", render_discussion([p for p in prompts if p.items]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     GUIDE.write_text(fresh, encoding="utf-8")
-    counts = ", ".join(f"lesson {p.name[:2].lstrip('0')}: {len(lesson_prompts(p).items)}" for p in lessons())
+    counts = ", ".join(f"lesson {display_number(p)}: {len(lesson_prompts(p).items)}" for p in lessons())
     print(f"Wrote {relative(GUIDE)} (discussion prompts {counts}).")
     return 0
 
