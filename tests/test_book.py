@@ -77,10 +77,24 @@ def test_sources_in_lesson_order(small_book) -> None:
 
 def test_the_course_reads_lesson_then_its_workbook() -> None:
     sources = book.book_sources()
-    assert [p.parent.name for p in sources[:2]] == ["notebooks", "solutions"]
-    assert [p.name[:2] for p in sources] == sorted(p.name[:2] for p in sources)
-    assert {p.name for p in sources if p.parent.name == "notebooks"} == \
-        {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    lessons = [p for p in sources if p.name not in {Path(page).name for page in book.REFERENCE_PAGES}]
+    for before, workbook in zip(lessons, lessons[1:]):
+        if workbook.parent.name == "solutions":
+            assert (before.parent.name, before.name) == ("notebooks", workbook.name)
+    numbers = [book.lesson_number(p) for p in lessons]
+    assert numbers == sorted(numbers)
+    assert {p.name for p in lessons if p.parent.name == "notebooks"} == \
+        {p.name for p in (ROOT / "notebooks").glob(book.NOTEBOOK_GLOB)}
+    assert sources[len(lessons):] == [ROOT / page for page in book.REFERENCE_PAGES]
+
+
+def test_links_to_notebooks_point_at_their_pages() -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "A [logit](glossary.ipynb#Logit), [lesson 1](01_x.ipynb), [a workbook](../solutions/01_x.ipynb), "
+        "and [the web](https://example.org/a.ipynb).")])
+    assert book.static_copy(notebook).cells[0].source == (
+        "A [logit](glossary.html#Logit), [lesson 1](01_x.html), [a workbook](../solutions/01_x.html), "
+        "and [the web](https://example.org/a.ipynb).")
 
 
 def test_small_book_is_sound(small_book) -> None:

@@ -39,6 +39,8 @@ from tooling.make_exercises import CHECK_CELL, NOTEBOOK_GLOB
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIRS = ("notebooks", "solutions")
+REFERENCE_PAGES = ("notebooks/glossary.ipynb",)
+_NOTEBOOK_LINK = re.compile(r"(\]\((?!\w+://)[^)\s]*?)\.ipynb(#[^)\s]*)?\)")
 DEFAULT_OUT = ROOT / "build" / "book"
 KINDS = {"notebooks": "Lesson", "solutions": "Solved workbook", "exercises": "Workbook"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -292,13 +294,14 @@ def static_copy(notebook: nbformat.NotebookNode, warnings: list[str] | None = No
     """A copy of an executed notebook that renders without JavaScript from anywhere.
 
     Widget views are dropped (a static page cannot run them): an output that also carries a picture
-    or HTML keeps that, one that carries nothing else becomes a short note. Formulas become SVG.
+    or HTML keeps that, one that carries nothing else becomes a short note. Formulas become SVG, and a
+    Markdown link to a notebook (``[logit](glossary.ipynb#Logit)``) points at its page.
     """
     notebook = copy.deepcopy(notebook)
     state = notebook.metadata.pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            cell.source = render_math(cell.source, warnings)
+            cell.source = _NOTEBOOK_LINK.sub(r"\1.html\2)", render_math(cell.source, warnings))
             continue
         kept = []
         for output in cell.get("outputs", []):
@@ -349,9 +352,11 @@ def lesson_number(path: Path) -> str:
 
 
 def book_sources(root: Path = ROOT, dirs: tuple[str, ...] = BOOK_DIRS) -> list[Path]:
-    """Every lesson and solved workbook, in reading order: lesson 1, its workbook, lesson 2, ..."""
+    """Every lesson and solved workbook, in reading order: the primer, lesson 1, its workbook, lesson 2, ...,
+    then the pages every lesson links to (:data:`REFERENCE_PAGES`: the glossary)."""
     found = [p for d in dirs for p in (root / d).glob(NOTEBOOK_GLOB)]
-    return sorted(found, key=lambda p: (lesson_number(p), dirs.index(p.parent.name), p.name))
+    pages = [root / page for page in REFERENCE_PAGES if (root / page).exists()]
+    return sorted(found, key=lambda p: (lesson_number(p), dirs.index(p.parent.name), p.name)) + pages
 
 
 def notebook_title(notebook: nbformat.NotebookNode, fallback: str) -> str:
@@ -544,9 +549,10 @@ def check_book(out: Path, sources: list[Path], runs: list[NotebookRun] | None = 
             continue
         scan = scan_page(page.read_text(encoding="utf-8"))
         problems += [f"{expected[i]} needs {what} from the internet" for what in scan.external]
-        if scan.outputs == 0:
-            problems.append(f"{expected[i]} shows no outputs")
         notebook = runs[i].notebook if runs else None
+        has_code = any(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
+        if scan.outputs == 0 and has_code:
+            problems.append(f"{expected[i]} shows no outputs")
         has_picture = notebook is not None and any(
             "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
             for c in notebook.cells for o in c.get("outputs", []))
