@@ -122,6 +122,61 @@ def test_node_influence_is_circuit_tracers() -> None:
         assert torch.allclose(lesson3.node_influence(*case.args), compute_node_influence(*case.args), atol=1e-6)
 
 
+# ============================================================================ the attribution graph's figure
+def _overlapping(texts, renderer) -> list[tuple[str, str]]:
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text()]
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
+@pytest.mark.parametrize("prompt", [cases.CHECK_PROMPTS[0], cases.CHECK_PROMPTS[2]], ids=["colosseum", "ioi"])
+def test_attribution_graph_figure_is_readable(prompt, labels) -> None:
+    """Every node over its own token, logits in their own row over the last token, every kept feature
+    numbered or counted in a "+n", no two labels overlapping, the key inside a figure of notebook width."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from circuit_tracer.graph import prune_graph
+
+    from helpers.lesson3 import plots
+
+    graph, _ = cases.check_graph(prompt)
+    pruned = prune_graph(graph, node_threshold=0.8, edge_threshold=0.98)
+    kinds, n_layers, n_pos = lesson3.node_kinds(graph), graph.cfg.n_layers, graph.n_pos
+    layout = plots.attribution_graph_layout(graph, pruned.node_mask, plots.columns_per_cell(n_pos))
+    kept = lesson3.graph_features(graph, pruned.node_mask)
+    for node, layer, pos, _ in kept:
+        if node in layout.coords:
+            x, y = layout.coords[node]
+            assert abs(x - pos) < 0.5 and abs(y - (layer + 1)) < 0.5, (node, layer, pos, x, y)
+    for node, kind in layout.kinds.items():
+        x, y = layout.coords[node]
+        if kind == "error":
+            layer, pos = divmod(node - kinds.errors.start, n_pos)
+            assert abs(x - pos) < 0.5 and abs(y - (layer + 1)) < 0.5
+        elif kind == "logit":
+            assert x == n_pos - 1 and abs(y - (n_layers + 1)) < 0.5
+        elif kind == "token":
+            assert (x, y) == (node - kinds.tokens.start, 0)
+    assert sorted(layout.numbers.values()) == list(range(1, len(layout.numbers) + 1))
+    assert len(layout.numbers) + sum(n for *_, n in layout.hidden.values()) == len(kept)
+
+    ax = lesson3.plot_attribution_graph(graph, pruned.node_mask, pruned.edge_mask,
+                                        cases.replacement_model().tokenizer, labels)
+    fig = ax.figure
+    try:
+        assert 10 <= fig.get_size_inches()[0] <= 12
+        renderer = fig.canvas.get_renderer()
+        key = [a for a in fig.axes if a is not ax][0]
+        assert _overlapping(ax.texts, renderer) == []
+        assert _overlapping(key.texts, renderer) == []
+        assert all(fig.bbox.contains(*t.get_window_extent(renderer).p1) for t in key.texts)
+        assert min(t.get_fontsize() for t in key.texts) >= 9
+        numbered = {t.get_text() for t in ax.texts}
+        assert {str(n) for n in layout.numbers.values()} <= numbered
+    finally:
+        plt.close(fig)
+
+
 # ============================================================================ the checks
 test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
     NAME, lesson3, EXERCISES)

@@ -1,20 +1,23 @@
 """Lesson 3's figures: a circuit of heads as a graph (:func:`plot_circuit`), and a pruned attribution graph
-(:func:`plot_attribution_graph`), drawn with matplotlib since circuit-tracer's own front end loads its
-scripts from the internet."""
+(:func:`plot_attribution_graph`, placed by :func:`attribution_graph_layout`), drawn with matplotlib since
+circuit-tracer's own front end loads its scripts from the internet."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import matplotlib.pyplot as plt
-from circuit_tracer.graph import Graph
+import torch
+from circuit_tracer.graph import Graph, compute_node_influence
 from jaxtyping import Bool
 from torch import Tensor
 
 from helpers.lesson3.graphs import FeatureLabels, graph_features, node_kinds
 from helpers.lesson3.reference import Head
 
-__all__ = ["plot_circuit", "plot_attribution_graph"]
+__all__ = ["plot_circuit", "GraphLayout", "attribution_graph_layout", "columns_per_cell", "plot_attribution_graph"]
 
 
 def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, str]], n_layers: int,
@@ -66,76 +69,213 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
     return ax
 
 
-def plot_attribution_graph(graph: Graph, node_mask: Bool[Tensor, "node"], edge_mask: Bool[Tensor, "node node"],
-                           tokenizer, labels: FeatureLabels | None = None, max_labels: int = 10, title: str = "",
-                           ax: plt.Axes | None = None) -> plt.Axes:
-    """Draw a pruned attribution graph: rows are layers (token embeddings at the bottom, logits at the
-    top), columns are token positions, edges weighted and coloured by attribution (blue +, red −).
+FIGURE_WIDTH = 11.0               # inches: the width of a notebook's page
+_GRAPH_WIDTH = 0.62              # the graph's share of the figure's width (the key takes the rest)
+NodeKind = Literal["feature", "error", "token", "logit"]
+SLOT_ROWS = 3                  # a cell holds up to SLOT_ROWS rows of nodes, ``columns`` to a row
+_DY = 0.27                     # spacing of those rows, in layers (a row of the figure is 1)
 
-    Feature nodes are orange dots, error nodes grey squares, logits green diamonds. The ``max_labels``
-    features with the largest direct effect on the top logit are numbered, and the legend on the right
-    gives each one's ``layer/feature`` and ground-truth label.
+
+def _slots(count: int, columns: int) -> list[tuple[float, float]]:
+    """Offsets of ``count`` nodes within one cell, as a centred grid ``columns`` wide (one row if they fit)."""
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    dx = min(0.4, 0.8 / columns)
+    offsets = []
+    for k in range(count):
+        r, c = divmod(k, columns)
+        in_row = min(columns, count - r * columns)               # the last row is centred on its own
+        offsets.append((dx * (c - (in_row - 1) / 2), _DY * ((rows - 1) / 2 - r)))
+    return offsets
+
+
+@dataclass(frozen=True)
+class GraphLayout:
+    """Where :func:`plot_attribution_graph` draws each node of a pruned graph.
+
+    Rows (``y``): 0 is the token embeddings, ``L + 1`` the features and error node of block ``L``'s
+    transcoder, ``n_layers + 1`` the logits. Columns (``x``): token positions; a node sits within
+    ±0.5 of its own position (features and an error node spread over a small grid in their cell,
+    logit nodes stacked in the last position's column).
+
+    ``coords`` maps every drawn node (a row of ``graph.adjacency_matrix``) to ``(x, y)``; ``kinds``
+    says what each is; ``numbers`` gives every drawn feature its number in the key, in reading order
+    (left to right, bottom to top); ``hidden`` maps a cell ``(row, position)`` with more features than
+    it has room for to ``(x, y, n)``: where its "+n" stands and how many features it leaves out
+    (the least influential ones of that cell).
     """
-    kinds = node_kinds(graph)
+
+    coords: dict[int, tuple[float, float]]
+    kinds: dict[int, NodeKind]
+    numbers: dict[int, int]
+    hidden: dict[tuple[int, int], tuple[float, float, int]]
+
+
+def attribution_graph_layout(graph: Graph, node_mask: Bool[Tensor, "node"], columns: int = 2) -> GraphLayout:
+    """Place the kept nodes of ``graph`` (``node_mask``, from ``prune_graph``) on a grid of layers by positions.
+
+    A cell (one block's transcoder at one token) holds at most ``columns * SLOT_ROWS`` nodes: its
+    kept error node and its features ranked by influence on the logits (circuit-tracer's
+    ``compute_node_influence``); when they do not fit, the last free slot shows "+n" instead.
+    """
+    if not 1 <= columns <= 4:
+        raise ValueError(f"columns must be 1 to 4, not {columns}")
+    per_cell = columns * SLOT_ROWS
+    kinds_ = node_kinds(graph)
     n_layers, n_pos = graph.cfg.n_layers, graph.n_pos
-    features = graph_features(graph, node_mask)
-    coords, style = {}, {}
+    weights = torch.zeros(graph.adjacency_matrix.shape[0])
+    weights[kinds_.logits] = graph.logit_probabilities
+    influence = compute_node_influence(graph.adjacency_matrix, weights)
     cells: dict[tuple[int, int], list[int]] = {}
-    for node, layer, pos, _ in features:
-        cells.setdefault((layer, pos), []).append(node)
-    for (layer, pos), nodes in cells.items():
-        for k, node in enumerate(nodes):
-            coords[node] = (pos - 0.38 + 0.76 * (k + 0.5) / len(nodes), layer + 1 + (0.12 if k % 2 else -0.05))
-            style[node] = "feature"
-    for node in range(kinds.errors.start, kinds.errors.stop):
+    for node, layer, pos, _ in graph_features(graph, node_mask):
+        cells.setdefault((layer + 1, pos), []).append(node)
+    errors = {}
+    for node in range(kinds_.errors.start, kinds_.errors.stop):
         if node_mask[node]:
-            layer, pos = divmod(node - kinds.errors.start, n_pos)
-            coords[node] = (pos + 0.42, layer + 1.3)
-            style[node] = "error"
+            layer, pos = divmod(node - kinds_.errors.start, n_pos)
+            errors[(layer + 1, pos)] = node
+    coords: dict[int, tuple[float, float]] = {}
+    kinds: dict[int, NodeKind] = {}
+    hidden: dict[tuple[int, int], tuple[float, float, int]] = {}
+    drawn: list[tuple[int, int, int, int]] = []              # (pos, row, slot, node) of the drawn features
+    for cell in sorted(set(cells) | set(errors)):
+        row, pos = cell
+        features = sorted(cells.get(cell, []), key=lambda n: -influence[n].item())
+        has_error = cell in errors
+        room = per_cell - has_error
+        shown = features if len(features) <= room else features[:max(room - 1, 0)]
+        n_hidden = len(features) - len(shown)
+        slots = _slots(len(shown) + (n_hidden > 0) + has_error, columns)
+        for slot, node in enumerate(shown):
+            coords[node] = (pos + slots[slot][0], row + slots[slot][1])
+            kinds[node] = "feature"
+            drawn.append((pos, row, slot, node))
+        if n_hidden:
+            dx, dy = slots[len(shown)]
+            hidden[cell] = (pos + dx, row + dy, n_hidden)
+        if has_error:
+            coords[errors[cell]] = (pos + slots[-1][0], row + slots[-1][1])
+            kinds[errors[cell]] = "error"
     for pos in range(n_pos):
-        coords[kinds.tokens.start + pos] = (pos, 0)
-        style[kinds.tokens.start + pos] = "token"
+        coords[kinds_.tokens.start + pos] = (float(pos), 0.0)
+        kinds[kinds_.tokens.start + pos] = "token"
     n_logits = len(graph.logit_targets)
     for i in range(n_logits):
-        coords[kinds.logits.start + i] = (n_pos - 1 - 0.9 * (n_logits - 1) / 2 + 0.9 * i, n_layers + 1.25)
-        style[kinds.logits.start + i] = "logit"
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(8, 1.1 * n_pos + 3.5), 6))
+        coords[kinds_.logits.start + i] = (float(n_pos - 1), n_layers + 1 + 0.22 * ((n_logits - 1) / 2 - i))
+        kinds[kinds_.logits.start + i] = "logit"
+    numbers = {node: k for k, (*_, node) in enumerate(sorted(drawn), 1)}
+    return GraphLayout(coords, kinds, numbers, hidden)
+
+
+def columns_per_cell(n_pos: int) -> int:
+    """How many nodes :func:`plot_attribution_graph` puts side by side in a cell of a graph of ``n_pos``
+    tokens: as many as stand 12 points apart in one token's column (1 to 4)."""
+    column_pt = FIGURE_WIDTH * 72 * _GRAPH_WIDTH / n_pos
+    return max(1, min(4, int(column_pt * 0.8 / 12)))
+
+
+def _token_names(graph: Graph, tokenizer) -> list[str]:
+    names = []
+    for pos, token in enumerate(graph.input_tokens.tolist()):
+        text = tokenizer.decode(token)
+        names.append("<bos>" if pos == 0 and token == tokenizer.bos_token_id else (text.strip() or repr(text)))
+    return names
+
+
+def plot_attribution_graph(graph: Graph, node_mask: Bool[Tensor, "node"], edge_mask: Bool[Tensor, "node node"],
+                           tokenizer, labels: FeatureLabels | None = None, title: str = "") -> plt.Axes:
+    """Draw a pruned attribution graph, 11 inches wide, with its key on the right.
+
+    Rows are the token embeddings (bottom), the features of each block's transcoder, and the logits
+    (top); columns are token positions, and every node stands in its own token's column (see
+    :func:`attribution_graph_layout`). Features are numbered orange circles, error nodes grey
+    squares, logits green diamonds with their token and probability. Edges are kept edges between
+    drawn nodes, blue when the source pushes its target up, red when it pushes it down, thicker when
+    stronger. The key lists every numbered feature by token: ``layer/feature`` and, with ``labels``,
+    its ground-truth label. Returns the graph's axes (the key is a second axes of the same figure).
+    """
+    kinds_ = node_kinds(graph)
+    n_layers, n_pos = graph.cfg.n_layers, graph.n_pos
+    layout = attribution_graph_layout(graph, node_mask, columns_per_cell(n_pos))
+    tokens = _token_names(graph, tokenizer)
+    features = {f.node: f for f in graph_features(graph, node_mask)}
+    by_token: dict[int, list[int]] = {}
+    for node in sorted(layout.numbers, key=layout.numbers.__getitem__):
+        by_token.setdefault(features[node].pos, []).append(node)
+    n_key_lines = 7 + sum(len(nodes) + 1 for nodes in by_token.values())
+    key_fontsize, line_pt = 9.0, 13.0
+    height = max(6.0, n_key_lines * line_pt / 72 / 0.92)
+    fig = plt.figure(figsize=(FIGURE_WIDTH, height))
+    ax = fig.add_axes((0.085, 0.1 * 6 / height, _GRAPH_WIDTH, 0.94 - 0.1 * 6 / height))
+    key = fig.add_axes((0.085 + _GRAPH_WIDTH + 0.01, 0.02, 0.99 - 0.095 - _GRAPH_WIDTH, 0.96))
+
     adjacency = graph.adjacency_matrix
-    edges = [(t, s, adjacency[t, s].item()) for t, s in edge_mask.nonzero().tolist() if t in coords and s in coords]
+    edges = [(t, s, adjacency[t, s].item()) for t, s in edge_mask.nonzero().tolist()
+             if t in layout.coords and s in layout.coords]
     scale = max((abs(w) for _, _, w in edges), default=1.0)
     for t, s, w in sorted(edges, key=lambda e: abs(e[2])):
-        (x0, y0), (x1, y1) = coords[s], coords[t]
+        (x0, y0), (x1, y1) = layout.coords[s], layout.coords[t]
         ax.plot([x0, x1], [y0, y1], color="tab:blue" if w > 0 else "tab:red", zorder=1,
-                alpha=min(0.9, 0.05 + 0.9 * abs(w) / scale), linewidth=0.3 + 2.7 * abs(w) / scale)
-    markers: dict[str, dict[str, Any]] = {"feature": dict(s=45, color="tab:orange", edgecolor="black", linewidth=0.5),
-               "error": dict(s=30, marker="s", color="lightgray", edgecolor="gray"),
-               "logit": dict(s=80, marker="D", color="tab:green", edgecolor="black")}
-    for node, (x, y) in coords.items():
-        if style[node] in markers:
-            ax.scatter(x, y, zorder=3, **markers[style[node]])
-    for i, target in enumerate(graph.logit_targets):
-        x, y = coords[kinds.logits.start + i]
-        ax.annotate(target.token_str.strip(), (x, y), fontsize=8, ha="center", xytext=(0, 7),
-                    textcoords="offset points")
-    legend = []
-    if labels is not None:
-        top_row = adjacency[kinds.logits.start]
-        ranked = sorted(features, key=lambda f: -abs(top_row[f[0]].item()))[:max_labels]
-        for number, (node, layer, _, feature) in enumerate(ranked, 1):
-            ax.annotate(str(number), coords[node], fontsize=7, fontweight="bold", ha="center", va="center",
-                        xytext=(0, 8), textcoords="offset points", zorder=4)
-            legend.append(f"{number:>2}  {layer}/{feature}: {labels(layer, feature)}")
-        ax.text(1.02, 1.0, f"→ {graph.logit_targets[0].token_str.strip()} (direct effect)\n" + "\n".join(legend),
-                transform=ax.transAxes, fontsize=7.5, va="top", family="monospace")
-    ax.set_xticks(range(n_pos))
-    ax.set_xticklabels([tokenizer.decode(t) or "<bos>" for t in graph.input_tokens.tolist()], rotation=30, fontsize=8)
-    ax.set_yticks(range(n_layers + 2))
-    ax.set_yticklabels(["embed"] + [f"layer {layer}" for layer in range(n_layers)] + ["logits"])
-    ax.set_xlim(-0.6, n_pos - 0.4 + 0.45 * max(0, n_logits - 2))
-    ax.set_ylim(-0.5, n_layers + 1.8)
-    ax.set_title(title or f"Attribution graph: {len(features)} features, {len(edges)} edges "
-                          f"(blue +, red −; grey squares are error nodes)", fontsize=10)
-    ax.grid(axis="y", alpha=0.2)
-    plt.tight_layout()
+                alpha=min(0.85, 0.08 + 0.8 * abs(w) / scale), linewidth=0.4 + 2.6 * abs(w) / scale)
+    markers: dict[str, dict[str, Any]] = {
+        "feature": dict(s=115, color="tab:orange", edgecolor="black", linewidth=0.6),
+        "error": dict(s=70, marker="s", color="lightgray", edgecolor="dimgray"),
+        "token": dict(s=25, color="dimgray"),
+        "logit": dict(s=60, marker="D", color="tab:green", edgecolor="black")}
+    for kind, style in markers.items():
+        points = [xy for node, xy in layout.coords.items() if layout.kinds[node] == kind]
+        if points:
+            ax.scatter(*zip(*points), zorder=3, **style)
+    for node, number in layout.numbers.items():
+        ax.annotate(str(number), layout.coords[node], fontsize=6.5 if number >= 10 else 7.5, fontweight="bold",
+                    ha="center", va="center", zorder=4)
+    for x, y, n in layout.hidden.values():
+        ax.annotate(f"+{n}", (x, y), fontsize=8, color="dimgray", ha="center", va="center", zorder=4)
+    for i, (target, p) in enumerate(zip(graph.logit_targets, graph.logit_probabilities.tolist())):
+        ax.annotate(f"{target.token_str.strip()} {p:.2f}", layout.coords[kinds_.logits.start + i], fontsize=8.5,
+                    ha="right", va="center", xytext=(-8, 0), textcoords="offset points", zorder=4)
+    for pos in range(n_pos - 1):
+        ax.axvline(pos + 0.5, color="lightgray", linewidth=0.6, zorder=0)
+    for row in range(n_layers + 1):
+        ax.axhline(row + 0.5, color="lightgray", linewidth=0.6, zorder=0)
+    ax.set_xticks(range(n_pos), tokens, rotation=40, ha="right", rotation_mode="anchor", fontsize=9)
+    ax.set_yticks(range(n_layers + 2), ["embeddings", *[f"block {layer}\ntranscoder" for layer in range(n_layers)],
+                                        "logits"], fontsize=9)
+    ax.tick_params(length=0)
+    ax.set_xlim(-0.5, n_pos - 0.5)
+    ax.set_ylim(-0.5, n_layers + 1.65)
+    drawn = len(layout.numbers)
+    ax.set_title(title or f"Attribution graph: {len(features)} kept features"
+                          + (f" ({drawn} drawn)" if drawn < len(features) else "") + f", {len(edges)} edges drawn",
+                 fontsize=11)
+
+    key.set_xlim(0, 1)
+    key.set_ylim(max(n_key_lines, height * 72 * 0.96 / line_pt) - 0.5, -0.5)      # one line every line_pt points
+    key.axis("off")
+    legend = [("o", "tab:orange", "feature (its number is listed below)"),
+              ("s", "lightgray", "error node: what the transcoder misses"),
+              ("D", "tab:green", "logit, with its probability"),
+              ("_", "tab:blue", "edge that pushes its target up"),
+              ("_", "tab:red", "edge that pushes its target down"),
+              ("$+$", "dimgray", "+n: n weaker features, not drawn")]
+    for line, (marker, colour, meaning) in enumerate(legend):
+        key.scatter(0.04, line, marker=marker, s=60, color=colour, edgecolor="black" if marker in "osD" else None,
+                    linewidths=2 if marker == "_" else 0.6)
+        key.text(0.1, line, meaning, fontsize=key_fontsize, va="center")
+    line = len(legend)
+    key.text(0.0, line, "Features (layer/index: label)", fontsize=key_fontsize, fontweight="bold", va="center")
+    names = []
+    for pos, nodes in by_token.items():
+        line += 1
+        key.text(0.0, line, f"at “{tokens[pos]}”", fontsize=key_fontsize, style="italic", va="center")
+        for node in nodes:
+            line += 1
+            f = features[node]
+            name = f"{f.layer}/{f.feature}" + (f": {labels(f.layer, f.feature)}" if labels is not None else "")
+            key.text(0.02, line, f"{layout.numbers[node]:>2}", fontsize=key_fontsize, fontweight="bold", va="center")
+            names.append(key.text(0.11, line, name, fontsize=key_fontsize, va="center"))
+    right = fig.bbox.x1 - 2                                      # shorten a label that would leave the figure
+    for text in names:
+        while text.get_window_extent().x1 > right and len(text.get_text()) > 12:
+            text.set_text(text.get_text()[:-2] + "…")
     return ax
