@@ -18,11 +18,13 @@ import torch
 from jaxtyping import Float
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 from torch import Tensor
+from transformer_lens import HookedTransformerConfig
 
 Number = float | int | np.floating | np.integer    # beartype (the tests' checker) takes no int as a float
 
-__all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code"]
+__all__ = ["heatmap", "line", "bar", "attention_plot", "attention_viewer", "show_code", "draw_architecture"]
 
 
 def _numpy(x: torch.Tensor | np.ndarray | Sequence[Number]) -> np.ndarray:
@@ -195,3 +197,56 @@ def show_code(obj: Any):
     from IPython.display import Code
 
     return Code(inspect.getsource(obj), language="python")
+
+
+def draw_architecture(cfg: HookedTransformerConfig, ax: Axes | None = None) -> Axes:
+    """A picture of a transformer, drawn from its config (a ``HookedTransformerConfig``, ``model.cfg``).
+
+    From the bottom up: the tokens, the embeddings (``W_E``, ``W_pos``), the residual stream as a bus
+    running up the left, each block's attention (``n_heads`` heads) and MLP (``d_mlp`` neurons) reading
+    from it and adding back to it, then the unembedding ``W_U`` and the logits. Blocks are numbered from 0,
+    and the stream is labelled where it enters each block (``resid_pre L``), as TransformerLens names it.
+    """
+    parts = [f"attention: {cfg.n_heads} heads\nmove information between positions"]
+    if not cfg.attn_only:
+        parts.append(f"MLP: {cfg.d_mlp:,} neurons\nworks on each position alone")
+    step = 1.0 * len(parts) + 0.6
+    top = 2.3 + step * cfg.n_layers
+    ax = _axes(ax, (8, 0.62 * (top + 2.4)))
+    ax.set(xlim=(0, 10), ylim=(0, top + 2.4))
+    ax.axis("off")
+
+    def box(y: float, text: str, color: str, x: float = 0.4, w: float = 3.6, h: float = 0.8) -> None:
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="black", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "") -> None:
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "lw": 1.1})
+        if text:
+            ax.text((x0 + x1) / 2, y0 + 0.06, text, ha="center", va="bottom", fontsize=7, color="dimgrey")
+
+    bus = 2.2
+    box(0.1, f"tokens: one id (of {cfg.d_vocab:,}) per position", "white")
+    box(1.3, f"embeddings: W_E [{cfg.d_vocab:,}, {cfg.d_model}]\n+ W_pos [{cfg.n_ctx}, {cfg.d_model}]", "#e3e3f3")
+    arrow(bus, 0.9, bus, 1.3)
+    ax.plot([bus, bus], [2.1, top + 0.45], color="tab:blue", lw=7, alpha=0.35, solid_capstyle="butt")
+    ax.text(0.6, (2.1 + top) / 2, f"residual stream\n{cfg.d_model} numbers\nper position",
+            rotation=90, ha="center", va="center", fontsize=8.5, color="tab:blue")
+    for layer in range(cfg.n_layers):
+        y0 = 2.5 + step * layer
+        ax.text(bus + 0.12, y0 - 0.25, f"resid_pre {layer}", fontsize=7, color="tab:blue")
+        ax.text(9.9, y0 + step / 2 - 0.3, f"block {layer}", rotation=90, ha="center", va="center", fontsize=9)
+        ax.add_patch(FancyBboxPatch((4.6, y0 - 0.05), 5.0, step - 0.5, boxstyle="round,pad=0.05",
+                                    fc="none", ec="grey", ls="--", lw=0.8))
+        for k, text in enumerate(parts):
+            y = y0 + 1.0 * k
+            box(y, text, "#fbe0d6" if k == 0 else "#dcefd9", x=4.8, w=4.6)
+            arrow(bus, y + 0.2, 4.8, y + 0.2, "read (LayerNorm)")
+            arrow(4.8, y + 0.62, bus, y + 0.62, "add")
+    box(top + 0.45, f"LayerNorm, then unembedding\nW_U [{cfg.d_model}, {cfg.d_vocab:,}]", "#e3e3f3")
+    box(top + 1.5, f"logits: {cfg.d_vocab:,} scores per position\n(softmax: probabilities of the next token)",
+        "white")
+    arrow(bus, top + 1.25, bus, top + 1.5)
+    ax.set_title(f"{cfg.n_layers} blocks of {cfg.n_heads} heads{'' if cfg.attn_only else ' and an MLP'}, "
+                 f"d_model = {cfg.d_model}", fontsize=10)
+    return ax
