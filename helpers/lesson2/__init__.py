@@ -67,9 +67,12 @@ from helpers.lesson2.ground_truth import (
     top_contexts,
 )
 from helpers.lesson2.plots import (
+    collapsed_code,
     dashboard_html,
     dashboard_text,
     density_slider,
+    describe_match,
+    percent_down,
     plot_cosine_matrix,
     plot_dimensions_per_feature,
     plot_feature_directions,
@@ -137,7 +140,8 @@ __all__ = [
     "GROUND_TRUTH_SEED", "CLEAN_AUROC", "CLEAN_PRECISION", "MIN_FIRINGS", "WORD_CLASSES", "TASK_LABELS", "Verdict",
     "LabelKind", "LabelledTokens", "ground_truth_examples", "labelled_tokens", "packed_tokens",
     "activation_precision", "FeatureMatch", "FeatureMatches", "match_features", "Context", "top_contexts",
-    "dashboard_text", "dashboard_html", "STEERING_PROMPTS", "PLACE_WORDS", "SteeringOutcome", "mentions",
+    "dashboard_text", "dashboard_html", "percent_down", "describe_match", "collapsed_code", "STEERING_PROMPTS",
+    "PLACE_WORDS", "SteeringOutcome", "mentions",
     "place_share", "steering_sweep",
     # checks, and what their tests use
     "check_toy_model_forward", "check_toy_model_loss", "check_sae_forward", "check_sae_loss", "check_l0_norm",

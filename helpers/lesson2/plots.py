@@ -1,6 +1,7 @@
 """The lesson's figures: the toy models' feature directions, the SAE sweeps, and the feature dashboards of part B."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -9,7 +10,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from helpers.lesson2.ground_truth import FeatureMatches, LabelledTokens, top_contexts
+from helpers.lesson2.ground_truth import FeatureMatch, FeatureMatches, LabelledTokens, top_contexts
 from helpers.lesson2.synthetic import BatchedSAEs, SAEEvaluation, best_match_order, family_latents
 from helpers.lesson2.toy_models import (
     dimensions_per_feature,
@@ -20,7 +21,8 @@ from helpers.lesson2.toy_models import (
 
 __all__ = ["plot_feature_directions", "plot_wtw", "plot_norm_bars", "plot_superposition_overview",
            "plot_dimensions_per_feature", "density_slider", "plot_cosine_matrix", "plot_l1_tradeoff",
-           "plot_feature_splitting", "dashboard_text", "dashboard_html"]
+           "plot_feature_splitting", "percent_down", "describe_match", "dashboard_text", "dashboard_html",
+           "collapsed_code"]
 
 
 # ============================================================================ part A: toy models
@@ -171,15 +173,31 @@ def plot_feature_splitting(saes: BatchedSAEs, widths: Sequence[int], true_direct
 
 
 # ============================================================================ part B: dashboards
+def percent_down(share: float) -> str:
+    """``share`` as a percentage with one decimal, rounded *down*: 0.79979 is '79.9%', never '80.0%', so a
+    printed share is on the same side of the 80% line as the share the verdict was decided on."""
+    return f"{math.floor(1000 * share + 1e-9) / 10:.1f}%"
+
+
+def describe_match(m: FeatureMatch) -> str:
+    """One line on a latent's verdict that names the label deciding it: the best label (by AUROC) for a clean
+    latent, the label holding >= 80% of its activation for a split one, both for a vague one."""
+    best = f"'{m.label}' (AUROC {m.auroc:.2f}, {percent_down(m.precision)} of its activation)"
+    inside = f"'{m.narrow_label}' ({percent_down(m.narrow_precision)} of its activation)"
+    if m.verdict == "clean":
+        return f"clean for {best}"
+    if m.verdict == "split":
+        return f"split: inside {inside}, best label {best}"
+    return f"vague: best label {best}; most inside one label: {inside}"
+
+
 def dashboard_text(acts: Float[Tensor, "example d_sae"], data: LabelledTokens, feature: int,
                    matches: FeatureMatches | None = None, k: int = 5) -> str:
-    """A plain-text feature dashboard: the verdict, then the top contexts with the strongest token
-    in [[brackets]] and its activation."""
-    lines = [f"feature {feature}"]
+    """A plain-text feature dashboard: the verdict (given ``matches``), then the top contexts with the
+    strongest token in [[brackets]] and its activation."""
+    lines = [f"latent {feature}"]
     if matches is not None and (matches.features == feature).any():
-        m = matches.of(feature)
-        lines[0] += (f": {m.verdict}; best label '{m.label}' (AUROC {m.auroc:.2f}, "
-                     f"{m.precision:.0%} of its activation)")
+        lines[0] += ": " + describe_match(matches.of(feature))
     for str_tokens, values in top_contexts(acts, data, feature, k):
         peak = int(np.argmax(values))
         text = "".join(f"[[{t}]]" if i == peak else t for i, t in enumerate(str_tokens))
@@ -203,3 +221,18 @@ def dashboard_html(acts: Float[Tensor, "example d_sae"], data: LabelledTokens, f
             tokens += [*str_tokens, "\n"]
             values += [v / top for v in acts_in_window] + [0.0]
     return cv.tokens.colored_tokens(tokens, values, min_value=0.0, max_value=1.0)
+
+
+def collapsed_code(obj: object, summary: str) -> object:
+    """The source of ``obj``, syntax-highlighted inside a collapsed ``<details>`` block headed ``summary``: for
+    code a learner may skip on a first read (click the summary to open it)."""
+    import html
+    import inspect
+
+    from IPython.display import HTML
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    code = highlight(inspect.getsource(obj), PythonLexer(), HtmlFormatter(noclasses=True))  # type: ignore[arg-type]
+    return HTML(f"<details><summary><b>{html.escape(summary)}</b></summary>{code}</details>")
