@@ -5,7 +5,7 @@
 - The exercise references reproduce circuit-tracer's own adjacency entries and influence.
 - Every check passes the reference and the solved workbook, and rejects the generated stub and
   the plausible wrong answers of ``WRONG_ANSWERS`` with their own message.
-- On the committed files: the syllabus's graph is built in at most 30 s; on at least 80% of the
+- On the committed files: the Eiffel Tower graph is built in at most 30 s; on at least 80% of the
   landmarks the pruned graph holds a feature labelled with the landmark's city or the landmark; the
   swap moves the answer to the injected city on at least 80% of landmarks (44 of 46).
 """
@@ -268,7 +268,7 @@ def test_wrong_answer_is_rejected_with_its_message(name, learner, parts, capsys)
 
 
 # ============================================================================ the issue's targets
-def test_syllabus_graph_is_built_within_30_seconds(replacement) -> None:
+def test_eiffel_graph_is_built_within_30_seconds(replacement) -> None:
     tokens = replacement.to_tokens("The Eiffel Tower is in the city of")[0]
     threads = torch.get_num_threads()
     torch.set_num_threads(2)                     # the issue's budget: 2 CPU cores
@@ -356,9 +356,9 @@ def test_claim_part_two_eiffel_graph(lesson) -> None:
     assert sorted(paris) == [0, 0, 1, 1, 2]
     assert names.count("landmark: the Eiffel Tower") == 1 and names.count("city: (any)") == 4
     assert [name for (_, layer, _, _), name in zip(kept, names) if layer == 3] == ["city: (any)"]
-    assert labels(0, 646) == "city: Paris" and round(labels.selectivity[0, 646].item(), 2) == 0.82
-    assert labels(1, 10) == "city: Paris" and round(labels.selectivity[1, 10].item(), 2) == 0.9
-    weak = sorted((name, round(labels.selectivity[layer, feature].item(), 2))
+    assert labels(0, 646) == "city: Paris" and round(labels.purity[0, 646].item(), 2) == 0.82
+    assert labels(1, 10) == "city: Paris" and round(labels.purity[1, 10].item(), 2) == 0.9
+    weak = sorted((name, round(labels.purity[layer, feature].item(), 2))
                   for (_, layer, _, feature), name in zip(kept, names)
                   if "(any)" not in name and "Paris" not in name and "Eiffel" not in name)
     assert weak == [("IO name: Jack", 0.35), ("city: Lisbon", 0.19), ("city: San Francisco", 0.17)]
@@ -372,11 +372,15 @@ def test_claim_part_two_interventions(lesson) -> None:
     probs = lesson["swapped_logits"][0, -1].softmax(-1)
     assert lesson["model"].to_string(probs.argmax()) == " Rome" and round(probs.max().item(), 2) == 1.0
     assert lesson["hits"] == 44 and len(lesson["swaps"]) == 46
+    per_city = lesson["features_per_city"]
+    assert (per_city["Tokyo"], per_city["Mumbai"], lesson["median"](per_city.values())) == (31, 19, 19)
+    assert lesson["hits_at"] == {2.0: 21, 5.0: 36, 10.0: 43, 20.0: 44, 40.0: 46}   # "fewer than half at twice"
 
 
 def test_claim_part_two_error_nodes_and_ioi(lesson) -> None:
     assert round(lesson3.error_share(lesson["graph"]), 2) == 0.31
     assert round(lesson["replacement_score"], 2) == 0.64 and lesson["biggest"] == (3, lesson["graph"].n_pos - 1)
+    assert round(lesson["biggest_share"], 2) == 0.52                     # "half of it (52%)"
     ioi_graph, labels = lesson["ioi_graph"], lesson["labels"]
     assert [t.token_str for t in ioi_graph.logit_targets] == [" Mary"]
     assert len(lesson["ioi_kept"]) == 34 and round(lesson3.error_share(ioi_graph), 2) == 0.52
@@ -394,4 +398,17 @@ def test_claim_part_two_graphs_share_the_generic_city_features(lesson) -> None:
     assert round(sum(lesson["other_city"]).item() / len(lesson["other_city"]), 2) == 0.18
     assert sorted((layer, from_end) for layer, _, from_end in lesson["shared"]) == [(0, -1), (3, -1)]
     assert all(lesson["labels"](layer, feature) == "city: (any)" for layer, feature, _ in lesson["shared"])
+    assert all(lesson["has_city"].values()) and len(lesson["has_city"]) == 6
+    shares = [round(share, 2) for share in lesson["error_shares"].values()]
+    assert (min(shares), max(shares)) == (0.26, 0.41)                    # "0.26 to 0.41"
+    assert round(lesson["error_shares"]["the Eiffel Tower"], 2) == 0.31
+
+
+def test_claim_part_two_graph_figures(lesson) -> None:
+    """Section 8: all 13 Eiffel Tower features drawn and numbered; section 11: 21 of the IOI graph's 34."""
+    from helpers.lesson3 import plots
+    for graph, pruned, drawn in [(lesson["graph"], lesson["pruned"], 13),
+                                 (lesson["ioi_graph"], lesson["ioi_pruned"], 21)]:
+        layout = plots.attribution_graph_layout(graph, pruned.node_mask, plots.columns_per_cell(graph.n_pos))
+        assert len(layout.numbers) == drawn
 

@@ -104,7 +104,7 @@ def predicted_logit_change(graph: Graph, ablated_nodes: Sequence[int], logit: in
 
 
 def landmark_prompt(landmark: str) -> str:
-    """The syllabus's prompt for any landmark: "The Eiffel Tower is in the city of"."""
+    """The fact prompt for any landmark, as in "The Eiffel Tower is in the city of"."""
     return f"{corpus.capitalise(landmark)} is in the city of"
 
 
@@ -121,13 +121,13 @@ class FeatureLabels:
     ``label[layer][feature]`` is a string such as ``"city: Paris"``, ``"landmark: the Eiffel Tower"``,
     ``"country: France"``, ``"IO name: Mary"`` or ``"role: S2"`` (``"-"`` if it never fired on
     the labelled prompts); ``score[layer, feature]`` is its mean activation on that group, and
-    ``selectivity[layer, feature]`` the share of its activation (summed over that kind's groups)
+    ``purity[layer, feature]`` the share of its activation (summed over that kind's groups)
     that the best group gets: 1.0 means it fires for that one value only.
     """
 
     label: list[list[str]]
     score: Float[Tensor, "layer d_sae"]
-    selectivity: Float[Tensor, "layer d_sae"]
+    purity: Float[Tensor, "layer d_sae"]
 
     def __call__(self, layer: int, feature: int) -> str:
         return self.label[layer][feature]
@@ -158,14 +158,14 @@ def _groups(model: HookedTransformer) -> list[tuple[str, str, Tensor, int]]:
 
 
 @torch.no_grad()
-def label_features(replacement: TransformerLensReplacementModel, min_selectivity: float = 0.1) -> FeatureLabels:
+def label_features(replacement: TransformerLensReplacementModel, min_purity: float = 0.1) -> FeatureLabels:
     """Label every feature of every layer by the ground-truth group it fires for most.
 
     Groups come from the corpus (training templates): the city a fact prompt asks for (read at its
     last position), the landmark it names (at the landmark's last word), the country a city prompt
     asks for, the city it names, the indirect object an IOI prompt asks for (at its last position),
     and the role of a position in an IOI prompt (IO, S1, S2, END). A feature's label is the group
-    with the highest mean activation; when that group gets less than ``min_selectivity`` of the
+    with the highest mean activation; when that group gets less than ``min_purity`` of the
     feature's activation over its kind's groups, the feature is not specific to one value and is
     labelled by the kind alone (``"city: (any)"``).
     """
@@ -197,24 +197,24 @@ def label_features(replacement: TransformerLensReplacementModel, min_selectivity
     kinds = [kind for kind, _ in keys]
     same_kind = torch.tensor([[k1 == k2 for k2 in kinds] for k1 in kinds], dtype=torch.float)  # [groups, groups]
     kind_total = torch.einsum("lgf,hg->lhf", means, same_kind).gather(1, best[:, None]).squeeze(1)
-    selectivity = score / kind_total.clamp(min=1e-9)
+    purity = score / kind_total.clamp(min=1e-9)
 
     def name(group: int, value: float, share: float) -> str:
         kind, what = keys[group]
         if value <= 0:
             return "-"
-        return f"{kind}: {what}" if share >= min_selectivity or kind == "role" else f"{kind}: (any)"
+        return f"{kind}: {what}" if share >= min_purity or kind == "role" else f"{kind}: (any)"
     label = [[name(g, v, sh) for g, v, sh in zip(best[layer].tolist(), score[layer].tolist(),
-                                                 selectivity[layer].tolist())]
+                                                 purity[layer].tolist())]
              for layer in range(n_layers)]
-    return FeatureLabels(label, score, selectivity)
+    return FeatureLabels(label, score, purity)
 
 
 # ----------------------------------------------------------------------------- swaps
-def city_features(labels: FeatureLabels, city: str, min_selectivity: float = 0.0) -> list[tuple[int, int]]:
-    """``(layer, feature)`` of every feature labelled ``"city: <city>"`` (at least that selective)."""
+def city_features(labels: FeatureLabels, city: str, min_purity: float = 0.0) -> list[tuple[int, int]]:
+    """``(layer, feature)`` of every feature labelled ``"city: <city>"`` (with at least that purity)."""
     return [(layer, feature) for layer, row in enumerate(labels.label) for feature, label in enumerate(row)
-            if label == f"city: {city}" and labels.selectivity[layer, feature] >= min_selectivity]
+            if label == f"city: {city}" and labels.purity[layer, feature] >= min_purity]
 
 
 class SwapTarget(NamedTuple):
