@@ -50,6 +50,12 @@ def _ld(position=-1, sign=1, reduce="mean", probs=False, swap_index=False):
     return learner
 
 
+def _ld_cross_batch(logits, answer_tokens):
+    """Fancy indexing across the batch: final[:, answer_tokens[:, 0]] is [batch, batch]."""
+    final = logits[:, -1]
+    return (final[:, answer_tokens[:, 0]] - final[:, answer_tokens[:, 1]]).mean()
+
+
 # --- exercise 2: patch_residual_by_layer_pos
 def _sweep(hook_kind="resid_pre", upto=False, from_cache_of_corrupted=False, index_batch=False):
     def learner(model, corrupted_tokens, clean_cache, metric):
@@ -133,6 +139,17 @@ def _ablate(mode):
     return learner
 
 
+def _ablate_late_binding(model, tokens, heads, means):
+    """Hooks built in a loop that read the loop variables when they run: all of them ablate the last head."""
+    hooks = []
+    for layer, head in heads:
+        def hook(z, hook):
+            z[:, :, head] = means[layer][:, head]  # noqa: B023 - the mistake under test
+            return z
+        hooks.append((get_act_name("z", layer), hook))
+    return model.run_with_hooks(tokens, fwd_hooks=hooks)
+
+
 # --- exercise 5: circuit_faithfulness
 def _faith(mode):
     def learner(model, tokens, answer_tokens, circuit, means):
@@ -198,6 +215,7 @@ WRONG_ANSWERS = [
     ("logit_diff", _ld(position=0), ["position 0 (the BOS token)"]),
     ("logit_diff", _ld(probs=True), ["you compared probabilities"]),
     ("logit_diff", _ld(swap_index=True), ["logit_diff"]),
+    ("logit_diff", _ld_cross_batch, ["[batch, batch]", "one entry per row"]),
     ("patch_residual_by_layer_pos", _sweep("resid_post"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
     ("patch_residual_by_layer_pos", _sweep("resid_mid"), ["a later point of the layer", "blocks.L.hook_resid_pre"]),
     ("patch_residual_by_layer_pos", _sweep(upto=True), ["every position up to p"]),
@@ -212,6 +230,7 @@ WRONG_ANSWERS = [
     ("run_with_mean_ablation", _ablate("pos_mean"), ["averaged over positions"]),
     ("run_with_mean_ablation", _ablate("position"), ["you indexed a position, not a head"]),
     ("run_with_mean_ablation", _ablate("whole_layer"), ["run_with_mean_ablation"]),
+    ("run_with_mean_ablation", _ablate_late_binding, ["the last head of the list", "late binding"]),
     ("circuit_faithfulness", _faith("ablate_circuit"), ["you ablated the circuit's heads"]),
     ("circuit_faithfulness", _faith("raw"), ["divide it by the clean run's"]),
     ("circuit_faithfulness", _faith("inverted"), ["upside down"]),
@@ -273,20 +292,21 @@ def lesson() -> dict:
     return run_lesson(ROOT / "notebooks" / NAME)
 
 
-def test_claim_syllabus_prompts_do_not_line_up_and_trevi_fountain_does(lesson) -> None:
+def test_claim_the_colosseum_does_not_line_up_and_the_trevi_fountain_does(lesson) -> None:
     model = lesson["model"]
-    lengths = [len(model.to_str_tokens(p)) for p in (lesson3.FACT_CLEAN, lesson3.FACT_CORRUPT_SYLLABUS,
+    lengths = [len(model.to_str_tokens(p)) for p in (lesson3.FACT_CLEAN, lesson3.FACT_CORRUPT_SHORT,
                                                       lesson3.FACT_CORRUPT)]
     assert lengths[1] == lengths[0] - 1 and lengths[2] == lengths[0]
     for prompt, answer in [(lesson3.FACT_CLEAN, " Paris"), (lesson3.FACT_CORRUPT, " Rome"),
-                           (lesson3.FACT_CORRUPT_SYLLABUS, " Rome")]:
+                           (lesson3.FACT_CORRUPT_SHORT, " Rome")]:
         assert model.to_string(model(prompt)[0, -1].argmax()) == answer
 
 
-def test_claim_syllabus_code_fails_on_the_hook_keyword_then_on_shapes(lesson) -> None:
+def test_claim_a_hook_must_name_its_parameter_hook_and_prompts_must_line_up(lesson) -> None:
+    """Section 1: "`lambda a, h: ...` fails with a TypeError"; the Colosseum's run "fails with a shape error"."""
     model = lesson["model"]
     clean = model.to_tokens(lesson3.FACT_CLEAN)
-    corrupt = model.to_tokens(lesson3.FACT_CORRUPT_SYLLABUS)
+    corrupt = model.to_tokens(lesson3.FACT_CORRUPT_SHORT)
     _, cache = model.run_with_cache(clean)
 
     def patch_layer(act, hook, layer):
@@ -299,15 +319,17 @@ def test_claim_syllabus_code_fails_on_the_hook_keyword_then_on_shapes(lesson) ->
     model.reset_hooks()
 
 
-def test_claim_patching_the_whole_stream_gives_the_clean_logit_at_every_layer(lesson) -> None:
-    assert lesson["syllabus_paris_logits"] == pytest.approx([lesson["clean_paris_logit"]] * 4, abs=1e-3)
+def test_claim_patching_the_whole_stream_gives_the_clean_logit_at_every_block(lesson) -> None:
+    assert lesson["whole_stream_paris_logits"] == pytest.approx([lesson["clean_paris_logit"]] * 4, abs=1e-3)
 
 
 def test_claim_metric_table(lesson) -> None:
     assert lesson["clean_ld"] > 0 > lesson["corrupted_ld"]
-    partial = lesson["normalized_metric"](lesson["runs"]["patched: ' Eiffel' into layer 0"], lesson["answers"],
+    partial = lesson["normalized_metric"](lesson["runs"]["patched: ' Eiffel' before block 0"], lesson["answers"],
                                           lesson["clean_ld"], lesson["corrupted_ld"]).item()
-    assert 0.3 < partial < 0.9
+    assert 0.4 < partial < 0.6                                        # "Restoring Eiffel brings back about half"
+    p_paris = lesson["runs"]["clean"][0, -1].softmax(-1)[lesson["paris"]].item()
+    assert round(p_paris, 1) == 0.6                                   # "P(Paris) is only about 0.6"
 
 
 def _fact_positions(lesson) -> tuple[int, int]:
@@ -338,32 +360,46 @@ def test_claim_fact_layer0_attention_moves_it_and_layer0_mlp_at_the_end_looks_it
     assert lesson["mlp_patch"][:, [eiffel, tower]].abs().max() < 0.1
 
 
+def test_claim_bystander_heads_look_at_the_subject_and_restore_nothing(lesson) -> None:
+    """Section 2: 0.1, 0.3, 0.7, 3.0 and 3.2 put more than 0.8 of their attention on the subject; the block-0
+    heads restore 0.16 to 0.31 each, 3.0 and 3.2 restore -0.01."""
+    attention, patch = lesson["attention_to_subject"], lesson["fact_head_patch"]
+    suspects = [(0, 1), (0, 3), (0, 7), (3, 0), (3, 2)]
+    assert sorted(map(tuple, (attention > 0.8).nonzero().tolist())) == suspects
+    assert (attention > 0.75).sum() == len(suspects)                   # no other head near the threshold
+    movers = [patch[0, h].item() for h in (1, 3, 7)]
+    assert round(min(movers), 2) == 0.16 and round(max(movers), 2) == 0.31
+    for layer, head in [(3, 0), (3, 2)]:
+        assert round(patch[layer, head].item(), 2) == -0.01
+        assert abs(patch[layer, head]) < 0.03 < 0.1 < min(movers)        # a clear gap, not a borderline number
+    assert round(attention[3, 0].item(), 2) == 0.92                      # self-test 3
+
+
 def test_claim_ioi_residual_s2_at_layer0_then_the_final_position(lesson) -> None:
     ioi, resid = lesson["ioi"], lesson["ioi_resid_patch"]
     s2 = ioi.positions["s2"][0].item()
     names = sorted(set(ioi.positions["io"].tolist()) | set(ioi.positions["s1"].tolist()))
-    assert resid[0, s2] > 0.5
+    assert round(resid[0, s2].item(), 1) == 0.6                       # "S2 before block 0 restores 0.6"
     assert resid[0, names].abs().max() < 0.15
-    assert (resid[1:, -1] > 0.5).all()
+    assert round(resid[1, -1].item(), 2) == 0.58 and (resid[2:, -1] > 0.95).all()    # "(0.58, then all of it)"
     assert resid[1:, :-1].abs().max() < 0.1
 
 
 def test_claim_opening_slots_have_large_opposite_effects_s2_raises(lesson) -> None:
     effects = lesson["slot_effects"]
     for order in ("ABBA", "BABA"):
-        assert 0.85 < effects[(order, "io")] < 1.15      # "jumps to about 1"
-        assert effects[(order, "s1")] < -0.8
-        assert 0.4 < effects[(order, "s2")] < 0.8
+        assert 0.85 < effects[(order, "io")] < 1.15      # "to about 1"
+        assert -1.2 < effects[(order, "s1")] < -0.8     # "to about -1"
+        assert round(effects[(order, "s2")], 1) in (0.5, 0.6)   # "+0.5 to +0.6"
 
 
 def test_claim_one_head_stands_out(lesson) -> None:
     head_patch = lesson["head_patch"]
     assert lesson["top_heads"][:2] == [(0, 4), (0, 3)]
-    assert 0.4 < head_patch[0, 4] < 0.7
-    assert 0 < head_patch[0, 3] < 0.2
+    assert round(head_patch[0, 4].item(), 2) == 0.45 and round(head_patch[0, 3].item(), 2) == 0.12
     rest = [head_patch[layer, h].abs().item() for layer in range(4) for h in range(8)
             if (layer, h) not in [(0, 4), (0, 3)]]
-    assert max(rest) < 0.08
+    assert max(rest) < 0.1                                            # "every other head is below 0.1"
 
 
 def test_claim_patterns_do_nothing_values_do_everything(lesson) -> None:
@@ -378,13 +414,24 @@ def test_claim_the_s2_movers_attend_to_s2(lesson) -> None:
 
 
 def test_claim_every_mlp_at_the_final_position_matters(lesson) -> None:
-    assert min(lesson["mlp_at_end"]) > 0.15
+    assert round(min(lesson["mlp_at_end"]), 2) == 0.23 and round(max(lesson["mlp_at_end"]), 2) == 0.53
 
 
 def test_claim_two_head_circuit_keeps_more_than_all_of_the_logit_difference(lesson) -> None:
     assert len(lesson["circuit_heads"]) <= 8
     assert lesson["faithfulness"] >= 1.0
     assert lesson["faithfulness_curve"][1] == pytest.approx(lesson["faithfulness"], abs=1e-4)
+    assert round(lesson["faithfulness"], 2) == 1.10                   # "they keep 110% of it"
+
+
+def test_claim_head_0_4_alone_two_answers_and_the_third_run(lesson) -> None:
+    """Section 3: 0.4 restores 0.45 into the corrupted run, keeps 0.965 as a one-head circuit, and the corrupted
+    prompt with 0.4 restored and every other head at its mean gives the same 0.965."""
+    assert round(lesson["faithfulness_curve"][0], 3) == 0.965
+    assert round(lesson["no_head_kept"], 2) == 0.04
+    assert round(lesson["third_run_share"], 3) == 0.965
+    assert lesson["third_run_share"] == pytest.approx(lesson["faithfulness_curve"][0], abs=1e-4)
+    assert min(lesson["faithfulness_curve"]) > 0.9 and all(f > 1 for f in lesson["faithfulness_curve"][1:])
 
 
 def test_claim_circuit_alone_never_puts_the_io_first(lesson) -> None:
@@ -406,8 +453,9 @@ def test_claim_attribution_patching_agrees_and_is_cheaper(lesson) -> None:
 
 def test_claim_noising_0_4_is_necessary_and_others_slightly_above_1(lesson) -> None:
     noising = lesson["noising"]
-    assert 1 - noising[0, 4] > 0.6
-    assert lesson["head_patch"][0, 4] < 0.7
+    assert round(1 - noising[0, 4].item(), 2) == 0.71                 # "loses 0.71"
+    assert (1 - noising).flatten().argmax().item() == 4 and lesson["head_patch"].flatten().argmax().item() == 4
+    assert (noising[1] > 1).sum() >= 4                                # "many heads of block 1 raise the metric"
     assert (noising > 1).sum() >= 16
 
 
@@ -416,7 +464,11 @@ def test_claim_circuit_holds_on_held_out_templates_and_names_first(lesson) -> No
     held_out = [r for name, r in results.items() if name.startswith(("found on", "held-out"))]
     assert len(held_out) == 4
     for r in held_out:
-        assert r.faithfulness >= 1.0 and r.attention["s2"] > 0.85 and r.io_above_s > 0.95
+        assert r.faithfulness >= 1.0 and r.attention["s2"] > 0.85 and r.io_above_s == 1.0
+    corpus_families = [r for name, r in results.items() if not name.startswith("subject acts")]
+    assert len(corpus_families) == 5
+    assert round(min(r.faithfulness for r in corpus_families), 2) == 1.05     # "1.05 to 1.59"
+    assert round(max(r.faithfulness for r in corpus_families), 2) == 1.59
     found_on = next(r for name, r in results.items() if name.startswith("found on"))
     names_first = next(r for name, r in results.items() if name.startswith("names first"))
     assert names_first.io_above_s == 1.0 and names_first.faithfulness >= 1.0     # "on every prompt"
@@ -507,10 +559,22 @@ def test_claim_outside_the_corpus_subject_first_right_but_not_thanks_to_the_circ
     assert round(r.io_above_s * r.prompts) == 41 and round(r.io_above_s, 2) == 0.85   # "41 prompts of 48 (85%)"
     assert round(r.logit_diff, 1) == 2.8 and round(found_on.logit_diff, 1) == 10.2
     assert round(r.removed_logit_diff, 1) == 5.9
-    assert r.circuit_logit_diff < 0 and r.faithfulness < 0
+    assert r.circuit_logit_diff < 0 and round(r.faithfulness, 2) == -3.39          # "negative (-3.39)"
 
 
 def test_claim_sentence_initial_name_has_no_leading_space(lesson) -> None:
     model, data = lesson["model"], lesson["data"]
     first_word = model.to_str_tokens(data.clean_tokens[0])[1]
     assert model.to_string(data.answer_tokens[0, 0]) == " " + first_word
+    assert first_word == "Anna"                                       # the prose names it
+
+
+def test_claim_the_opening_order_is_read_by_block_0_heads_outside_the_circuit(lesson) -> None:
+    """Section 6's loose end: the other block-0 heads ablated too, both orders give -0.6; block 1 ablated instead,
+    the gap shrinks from 9.4 to 3.6."""
+    got = lesson["without_circuit"]
+    for order in ("ABBA", "BABA"):
+        assert got[(order, "circuit")] == pytest.approx(_subject_acts_first(lesson, order).removed_logit_diff, abs=1e-4)
+        assert round(got[(order, "circuit + the rest of block 0")], 1) == -0.6
+    gap = {label: got[("BABA", label)] - got[("ABBA", label)] for label in ("circuit", "circuit + block 1")}
+    assert round(gap["circuit"], 1) == 9.4 and round(gap["circuit + block 1"], 1) == 3.6

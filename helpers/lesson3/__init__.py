@@ -1,7 +1,8 @@
 """Lesson 3 (activation patching and circuits; part two: feature circuits with attribution graphs).
 
-``notebooks/03a_activation_patching_circuits.ipynb``, ``notebooks/03b_feature_circuits.ipynb`` and their workbooks ``solutions/03[ab]_*.ipynb`` import this
-package (``from helpers import lesson3``; ``from helpers.lesson3 import check_logit_diff``). Its modules:
+``notebooks/03a_activation_patching_circuits.ipynb``, ``notebooks/03b_feature_circuits.ipynb`` and their workbooks
+``solutions/03[ab]_*.ipynb`` import this package (``from helpers import lesson3``;
+``from helpers.lesson3 import check_logit_diff``). Its modules:
 
 - :mod:`~helpers.lesson3.prompts`: the fact prompts and matched clean / corrupted IOI prompt sets;
 - :mod:`~helpers.lesson3.reference`: the reference answer of every exercise;
@@ -66,7 +67,7 @@ from helpers.lesson3.plots import plot_attribution_graph, plot_circuit
 from helpers.lesson3.prompts import (
                                     FACT_CLEAN,
                                     FACT_CORRUPT,
-                                    FACT_CORRUPT_SYLLABUS,
+                                    FACT_CORRUPT_SHORT,
                                     SUBJECT_ACTS_FIRST,
                                     IOIPatchingData,
                                     Order,
@@ -93,7 +94,7 @@ from helpers.lesson3.reference import (
 
 __all__ = [
     # prompts
-    "FACT_CLEAN", "FACT_CORRUPT_SYLLABUS", "FACT_CORRUPT", "Order", "IOIPatchingData", "ioi_patching_data",
+    "FACT_CLEAN", "FACT_CORRUPT_SHORT", "FACT_CORRUPT", "Order", "IOIPatchingData", "ioi_patching_data",
     "SUBJECT_ACTS_FIRST", "ioi_template_patching_data",
     # references
     "Head", "Metric", "logit_diff", "normalized_metric", "patch_residual_by_layer_pos", "patch_head_output",

@@ -14,6 +14,7 @@ from helpers.lesson3.graphs import swap_success
 from helpers.lesson3.mistakes import (
     ablation_mistake,
     attribution_mistake,
+    cross_batch_diff,
     edge_mistake,
     faithfulness_mistake,
     head_mistake,
@@ -65,8 +66,12 @@ def check_logit_diff(learner_fn: object) -> CheckResult:
                            "token): the answer is predicted at the last position, logits[:, -1]"),
         "probs": (lambda lg, ans: per_prompt_diff(lg.softmax(-1), ans).mean(), "you compared probabilities: "
                   "subtract the logits themselves (or log-probabilities, which give the same difference)"),
-    }, hint="logits[:, -1] is [batch, d_vocab]; pick column answer_tokens[:, 0] and answer_tokens[:, 1] "
-            "with .gather(-1, ...) or fancy indexing, subtract, then .mean()")
+        "cross_batch": (cross_batch_diff, "final[:, answer_tokens[:, 0]] reads every prompt's answer on every "
+                        "prompt (a [batch, batch] table), so your mean mixes prompts: pick one entry per row, "
+                        "final[torch.arange(batch), answer_tokens[:, 0]], or final.gather(-1, answer_tokens)"),
+    }, hint="logits[:, -1] is [batch, d_vocab]; in row i pick columns answer_tokens[i, 0] and answer_tokens[i, 1] "
+            "with final.gather(-1, answer_tokens) or final[torch.arange(batch), answer_tokens[:, 0]], subtract, "
+            "then .mean()")
 
 
 @single_threaded
@@ -111,6 +116,10 @@ def check_run_with_mean_ablation(learner_fn: object) -> CheckResult:
             "pos_mean": (ablation_mistake("pos_mean"), "you also averaged over positions: the mean is per "
                          "position, so keep means[layer][:, head] as it is ([pos, d_head])"),
             "position": (ablation_mistake("position"), POSITION_NOT_HEAD),
+            "late_binding": (ablation_mistake("late_binding"), "every hook ablated the last head of the list: a "
+                             "function defined in a loop reads layer and head when it runs, after the loop has "
+                             "ended (late binding); freeze them with default arguments, def hook(z, hook, "
+                             "layer=layer, head=head), or build each hook in a helper function"),
         }, hint="for each (layer, head): a hook on get_act_name('z', layer) that sets "
                 "z[:, :, head] = means[layer][:, head]; return model.run_with_hooks(tokens, fwd_hooks=hooks)")
 

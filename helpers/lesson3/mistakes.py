@@ -17,9 +17,9 @@ from transformer_lens.utils import get_act_name
 from helpers.lesson3.graphs import FeatureLabels, city_features
 from helpers.lesson3.reference import Metric, all_heads, attribution_patch_heads, logit_diff, run_with_mean_ablation
 
-__all__ = ["per_prompt_diff", "sweep_mistake", "head_mistake", "ablation_mistake", "faithfulness_mistake",
-           "attribution_terms", "attribution_mistake", "logit_attribution_mistake", "edge_mistake",
-           "influence_mistake", "switches_off", "swap_mistake"]
+__all__ = ["per_prompt_diff", "cross_batch_diff", "sweep_mistake", "head_mistake", "ablation_mistake",
+           "faithfulness_mistake", "attribution_terms", "attribution_mistake", "logit_attribution_mistake",
+           "edge_mistake", "influence_mistake", "switches_off", "swap_mistake"]
 
 
 # ============================================================================ part one
@@ -30,6 +30,14 @@ def per_prompt_diff(logits: Float[Tensor, "batch pos d_vocab"], answer_tokens: I
     index = answer_tokens if position is not None else answer_tokens[:, None, :].expand(-1, logits.shape[1], -1)
     picked = chosen.gather(-1, index)
     return picked[..., 0] - picked[..., 1]
+
+
+def cross_batch_diff(logits: Float[Tensor, "batch pos d_vocab"], answer_tokens: Int[Tensor, "batch 2"]
+                     ) -> Float[Tensor, ""]:
+    """Exercise 1 with ``final[:, answer_tokens[:, 0]]``: every prompt's answer column read on every prompt
+    (``[batch, batch]``), so the mean runs over all pairs of prompts, not over each prompt's own answers."""
+    final = logits[:, -1]                                                  # [batch, d_vocab]
+    return (final[:, answer_tokens[:, 0]] - final[:, answer_tokens[:, 1]]).mean()
 
 
 def sweep_mistake(hook_name: Literal["resid_pre", "resid_mid", "resid_post"] = "resid_pre", upto: bool = False,
@@ -72,9 +80,19 @@ def head_mistake(mode: Literal["all_heads", "last", "position"]):
     return wrong
 
 
-def ablation_mistake(mode: Literal["zero", "pos_mean", "position"]):
-    """Exercise 4 with zero ablation, with the mean also taken over positions, or indexing a position for the head."""
+def ablation_mistake(mode: Literal["zero", "pos_mean", "position", "late_binding"]):
+    """Exercise 4 with zero ablation, with the mean also taken over positions, indexing a position for the head,
+    or (``"late_binding"``) hooks defined in the loop that read ``layer`` and ``head`` when they run, after the
+    loop: every hook then ablates the last head of the list."""
     def wrong(model, tokens, heads, means):
+        if mode == "late_binding":
+            hooks = []
+            for layer, head in heads:
+                def hook(z, hook):
+                    z[:, :, head] = means[layer][:, head]  # noqa: B023 - the late-binding mistake itself
+                    return z
+                hooks.append((get_act_name("z", layer), hook))
+            return model.run_with_hooks(tokens, fwd_hooks=hooks)
         def make(layer, head):
             def hook(z, hook):
                 if mode == "zero":

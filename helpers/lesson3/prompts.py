@@ -21,10 +21,10 @@ from helpers import corpus_data as data
 Order = Literal["ABBA", "BABA"]          # "ABBA": the IO is named first in the opening; "BABA": the subject
 
 FACT_CLEAN = "The Eiffel Tower is in the city of"
-FACT_CORRUPT_SYLLABUS = "The Colosseum is in the city of"     # one token shorter than FACT_CLEAN
+FACT_CORRUPT_SHORT = "The Colosseum is in the city of"        # also Rome, but one token shorter than FACT_CLEAN
 FACT_CORRUPT = "The Trevi Fountain is in the city of"         # also Rome, and as long as FACT_CLEAN
 
-__all__ = ["FACT_CLEAN", "FACT_CORRUPT_SYLLABUS", "FACT_CORRUPT", "Order", "IOIPatchingData", "ioi_patching_data",
+__all__ = ["FACT_CLEAN", "FACT_CORRUPT_SHORT", "FACT_CORRUPT", "Order", "IOIPatchingData", "ioi_patching_data",
            "SUBJECT_ACTS_FIRST", "ioi_template_patching_data"]
 
 
