@@ -251,6 +251,23 @@ def test_flipped_review_swaps_every_sentiment_word_and_keeps_the_positions() -> 
         assert not words & set(own) and words & set(other)
 
 
+def test_relation_donors_have_the_other_relation_the_other_truth_value_and_the_same_position() -> None:
+    model = cached_model(lesson4.CHECK_MODEL)
+    statements = lesson4.task_data("truth", "test", 80, model.tokenizer, seed=5)
+    pairs = lesson4.relation_donors(statements.examples, statements.positions, seed=1)
+    assert len(pairs.clean) == len(pairs.donor) > 0 and len(set(pairs.clean.tolist())) == len(pairs.clean)
+    for i, j in zip(pairs.clean, pairs.donor):
+        a, b = statements.examples[i], statements.examples[j]
+        assert a.labels["relation"] != b.labels["relation"] and a.labels["true"] != b.labels["true"]
+        assert statements.positions[i] == statements.positions[j]
+    unpaired = set(range(80)) - set(pairs.clean.tolist())           # left out only when no partner exists
+    for i in unpaired:
+        e = statements.examples[i]
+        assert not any(o.labels["relation"] != e.labels["relation"] and o.labels["true"] != e.labels["true"]
+                       and statements.positions[k] == statements.positions[i]
+                       for k, o in enumerate(statements.examples))
+
+
 def test_random_model_has_the_shape_but_not_the_weights() -> None:
     model = cached_model(lesson4.CHECK_MODEL)
     fresh = lesson4.random_model(model, seed=0)
@@ -296,7 +313,9 @@ def test_the_interventions_are_written_in_the_lessons_cells() -> None:
                  "def remove(direction):", "return project_out(resid, u)",         # removal of a probe direction
                  "def remove_subspace(basis):", "show_code(lesson4.amnesic_basis)",  # INLP
                  "def steer(direction, alpha):", "return resid + alpha * u",        # steering
-                 "def patch_last_token(resid, hook):", "model.run_with_cache(model.to_tokens(flipped",   # patching
+                 "def patch_last_token(donor_cache, rows, ends):",                    # patching, one hook builder
+                 "model.run_with_cache(model.to_tokens(donor_prompts",                  # for both attributes
+                 "share_moved(reviews, flipped)", "share_moved(statements_patched, donors.prompts)",
                  "show_code(lesson4.random_model)"]:                                 # the untrained model
         assert call in source, call
     cells = code_cells(ROOT / "notebooks" / NAME)
@@ -305,7 +324,7 @@ def test_the_interventions_are_written_in_the_lessons_cells() -> None:
         assert f"show_code(lesson4.{name})" in cells[first_use - 1], name
 
 
-def test_claim_syllabus_example_runs_with_the_same_calls() -> None:
+def test_claim_tutorial_example_runs_with_the_same_calls() -> None:
     source = "\n".join(code_cells(ROOT / "notebooks" / NAME))
     for call in ['_, cache = model.run_with_cache(model.to_tokens(text))',
                  'X.append(cache["resid_post", 3][0, -1].numpy())',
@@ -339,7 +358,7 @@ def test_claim_where_each_attribute_becomes_readable(lesson: dict) -> None:
     assert acc["sentiment"][0] == pytest.approx(0.515, abs=0.005) and (acc["sentiment"][1:4] == 1.0).all()
     assert acc["sentiment"][4] == pytest.approx(0.995, abs=0.005)                # "99.5% after block 3"
     assert lesson["best_layer"]["sentiment"] == 1                                 # readable after block 0
-    np.testing.assert_allclose(acc["io_name"][1:], [0.030, 0.867, 0.947, 0.937], atol=0.005)
+    np.testing.assert_allclose(acc["io_name"][1:], [0.033, 0.867, 0.947, 0.937], atol=0.005)
     assert acc["io_name"][1] < chance["io_name"]                                  # "below chance" after block 0
     assert lesson["best_layer"]["io_name"] == 3 and chance["io_name"] == pytest.approx(0.05, abs=0.005)
     # truth: barely above chance after blocks 0 and 1, readable after blocks 2 and 3
@@ -379,8 +398,8 @@ def test_claim_controls(lesson: dict) -> None:
     assert sel["truth"][:3].min() == pytest.approx(-0.163, abs=0.005)
     np.testing.assert_allclose(sel["truth"][3:], [0.12, 0.22], atol=0.005)
     np.testing.assert_allclose(c["truth"]["control task (random labels)"][3:], [0.803, 0.723], atol=0.005)
-    # "at most about 57%" (the CPU's arithmetic shifts it a little from machine to machine)
-    assert c["truth"]["random-init model"].max() == pytest.approx(0.57, abs=0.012)
+    # "below 0.6" (the CPU's arithmetic shifts it a little from machine to machine: 0.56 to 0.58 seen)
+    assert c["truth"]["random-init model"].max() < 0.6
     assert base["truth"] == pytest.approx(0.513, abs=0.005)
     assert c["truth"]["MLP probe"][4] == pytest.approx(0.94, abs=0.005)
 
@@ -396,8 +415,18 @@ def test_claim_present_against_used(lesson: dict) -> None:
     assert sentiment.mean_abs_change == pytest.approx(12.7, abs=0.05)
     assert e["sentiment"].random.answers_changed == 0.0
     assert e["sentiment"].random.mean_abs_change == pytest.approx(0.07, abs=0.01)
-    # "about 0.01 to 0.02 of them, a handful of statements" (10 noise seeds: 4 to 6 of the 300)
+    # "changes none of the confident answers (0.000)": margins above 1 logit are far from rounding noise
+    assert relation.confident_changed == 0.0 and e["relation"].random.confident_changed == 0.0
+    assert sentiment.confident_changed == pytest.approx(0.51, abs=0.01)                  # printed beside 0.510
+    assert e["sentiment"].random.confident_changed == 0.0
+    # "The few answers it flips, 0.01 to 0.02 of all, had margins within 0.3 logits of zero" (10 noise seeds:
+    # 4 to 6 of the 300; the count depends on the CPU, which is why the prose leans on the confident share)
     assert 0.005 <= relation.answers_changed <= 0.025
+    flipped = lesson["margin"](lesson["setups"]["relation"][0]["test"], fwd_hooks=[
+        (lesson["HOOK"], lesson["remove"](lesson["directions"]["relation"]))])
+    before = lesson["margin"](lesson["setups"]["relation"][0]["test"])
+    changed = (flipped > 0) != (before > 0)
+    assert changed.any() and before[changed].abs().max() < 0.3
     assert e["relation"].random.answers_changed == pytest.approx(0.0, abs=0.005)     # "none"
     assert relation.accuracy_before == pytest.approx(0.95, abs=0.005)
     assert relation.accuracy_after == pytest.approx(0.95, abs=0.01)                # "stays at about 95%"
@@ -410,7 +439,7 @@ def test_claim_present_against_used(lesson: dict) -> None:
 
 def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     a, fresh = lesson["amnesic"], lesson["fresh_probe"]     # k directions removed -> effect, a fresh probe's accuracy
-    assert fresh[1] == pytest.approx(0.93, abs=0.01)                                 # "about 93%"
+    assert fresh[1] == pytest.approx(0.93, abs=0.005)                                # "0.93"
     majority = lesson["setups"]["relation"][2].mean()
     assert majority == pytest.approx(0.683, abs=0.005)
     # eight removals do not erase the relation: a fresh probe still reads it at "72% to 76%", above the
@@ -422,6 +451,9 @@ def test_claim_amnesic_removal_of_the_relation(lesson: dict) -> None:
     assert 0.035 <= fresh[8] - majority <= 0.085
     # "only 0.01 to 0.03 of the statements. Eight random directions change 0.01 of them" (seen: 0.010 to 0.027)
     assert 0.005 <= a[8].answers_changed <= 0.034
+    # "the confident answers still barely change (at most 0.01 of them)", "above 0.72"
+    assert a[8].confident_changed <= 0.01 and a[1].confident_changed == 0.0
+    assert lesson["random_removal"].confident_changed == 0.0
     assert lesson["random_removal"].answers_changed == pytest.approx(0.01, abs=0.004)
 
 
@@ -436,9 +468,24 @@ def test_claim_steering(lesson: dict) -> None:
 
 
 def test_claim_patching_agrees_for_sentiment(lesson: dict) -> None:
-    patched = lesson["patched"]
-    assert abs(patched[0]) < 0.005
-    np.testing.assert_allclose(patched[1:], [1.013, 1.018, 1.012, 1.0], atol=0.005)   # "101%, 102%, 101%, 100%"
+    patched = lesson["patched"]["sentiment: the flipped review"]
+    assert abs(patched[0]) < 0.0005                                                    # "(0.000)"
+    np.testing.assert_allclose(patched[1:], [1.013, 1.018, 1.012, 1.0], atol=0.0015)  # "1.013 ... 1.000"
+
+
+def test_claim_patching_disagrees_with_the_probe_for_the_relation(lesson: dict) -> None:
+    """The relation probe reads 1.000 after blocks 0 and 1; patching in a vector of the other relation there moves
+    nothing; after blocks 2 and 3, where the donor's vector carries its verdict, it moves 0.427 and 1.000."""
+    patched = lesson["patched"]["relation: other relation and truth value"]
+    assert len(lesson["pairs"].clean) == 174                                          # "174 statements"
+    assert abs(patched[0]) < 0.0005
+    np.testing.assert_allclose(patched[1:], [0.004, 0.002, 0.427, 1.0], atol=0.0015)  # "0.004 and 0.002", ...
+    relation_probe = lesson["probes"]["relation probe"]
+    assert (relation_probe[1:] == 1.0).all()                                          # "reads 1.000"
+    assert relation_probe[0] == pytest.approx(lesson["probe_chance"]["relation probe"], abs=0.005)   # at chance
+    np.testing.assert_allclose(lesson["probes"]["truth probe"][3:], [0.923, 0.943], atol=0.005)
+    # the pitfall, in one line: the relation is read perfectly where patching shows the answer does not use it
+    assert relation_probe[1:3].min() - max(abs(patched[1]), abs(patched[2])) > 0.99
 
 
 def test_claim_truth_probe_carries_over_to_held_out_facts_only_where_the_verdict_is_readable(lesson: dict) -> None:

@@ -57,6 +57,7 @@ from helpers.lesson4.data import (
 )
 from helpers.lesson4.interventions import (
     InterventionEffect,
+    Pairs,
     Removal,
     SteeringCurve,
     amnesic_basis,
@@ -64,14 +65,15 @@ from helpers.lesson4.interventions import (
     intervention_effect,
     orthonormal,
     project_out_subspace,
+    relation_donors,
 )
 from helpers.lesson4.plots import (
     LAYER_LABELS,
+    plot_auroc_by_layer,
     plot_controls,
     plot_interventions,
     plot_layer_accuracies,
     plot_probe_and_patching,
-    plot_roc,
 )
 from helpers.lesson4.probes import (
     embedding_baseline,
@@ -105,11 +107,12 @@ __all__ = [
     "probe_direction", "layer_accuracies", "mlp_probe_accuracy", "random_model", "embedding_baseline",
     "split_by_subject", "self_report_scores",
     # present against used
-    "orthonormal", "project_out_subspace", "amnesic_basis", "flipped_review", "InterventionEffect",
+    "orthonormal", "project_out_subspace", "amnesic_basis", "flipped_review", "relation_donors", "Pairs",
+    "InterventionEffect",
     "intervention_effect", "Removal", "SteeringCurve",
     # plots
     "LAYER_LABELS", "plot_layer_accuracies", "plot_controls", "plot_interventions", "plot_probe_and_patching",
-    "plot_roc",
+    "plot_auroc_by_layer",
     # checks
     "CHECK_MODEL", "check_last_token_resid", "check_probe_accuracy", "check_selectivity", "check_project_out",
     "check_logits_without_direction", "check_false_statement_auroc",

@@ -3,8 +3,8 @@
 The notebook writes the hooks and the ``model.run_with_hooks`` calls in its cells (remove a direction, remove
 a subspace, steer, patch the last token). This module holds the linear algebra (:func:`orthonormal`,
 :func:`project_out_subspace`, :func:`amnesic_basis`: iterative nullspace projection), the counterfactual
-reviews patching needs (:func:`flipped_review`), and the named results the cells summarise their runs in
-(:class:`InterventionEffect`, :class:`Removal`, :class:`SteeringCurve`).
+prompts patching needs (:func:`flipped_review`, :func:`relation_donors`), and the named results the cells
+summarise their runs in (:class:`InterventionEffect`, :class:`Removal`, :class:`SteeringCurve`).
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from helpers.lesson4.data import SEED
 from helpers.lesson4.probes import probe_direction
 from helpers.lesson4.reference import fit_probe
 
-__all__ = ["orthonormal", "project_out_subspace", "amnesic_basis", "flipped_review", "InterventionEffect",
-           "intervention_effect", "Removal", "SteeringCurve"]
+__all__ = ["orthonormal", "project_out_subspace", "amnesic_basis", "flipped_review", "relation_donors", "Pairs",
+           "InterventionEffect",
+           "intervention_effect", "CONFIDENT", "Removal", "SteeringCurve"]
 
 
 def orthonormal(directions: Float[Tensor, "direction d_model"]) -> Float[Tensor, "direction d_model"]:
@@ -68,6 +69,33 @@ def flipped_review(example: Example, seed: int = SEED) -> str:
     return prompt
 
 
+class Pairs(NamedTuple):
+    """Indices into one prompt set: ``clean[i]`` is patched with the run of ``donor[i]``."""
+
+    clean: Int[np.ndarray, "batch"]
+    donor: Int[np.ndarray, "batch"]
+
+
+def relation_donors(examples: list[Example], positions: Int[np.ndarray, "example"], seed: int = SEED) -> Pairs:
+    """Pair true/false statements with a donor of the other relation and the other truth value.
+
+    For each statement (a city fact or a country fact), draw one statement of the other relation whose truth
+    value is the opposite and whose last prompt token sits at the same position (so both runs read the same
+    position embedding there). Statements with no such partner are left out.
+    """
+    rng = np.random.default_rng(seed)
+    relation = np.array([e.labels["relation"] for e in examples])
+    is_true = np.array([bool(e.labels["true"]) for e in examples])
+    positions = np.asarray(positions)
+    clean, donor = [], []
+    for i in range(len(examples)):
+        partners = np.flatnonzero((relation != relation[i]) & (is_true != is_true[i]) & (positions == positions[i]))
+        if len(partners):
+            clean.append(i)
+            donor.append(int(rng.choice(partners)))
+    return Pairs(np.array(clean, dtype=int), np.array(donor, dtype=int))
+
+
 @dataclass(frozen=True)
 class InterventionEffect:
     """How the model's margin for the right answer (``logit(right) - logit(wrong)``) moved under an edit."""
@@ -81,6 +109,11 @@ class InterventionEffect:
     answers_changed: float     # the share of prompts whose answer (which of the two words wins) changed
     accuracy_before: float     # the share answered right (margin > 0), nothing edited
     accuracy_after: float      # the same, edited
+    confident_changed: float         # among prompts answered with |margin| > CONFIDENT logits unedited, the share
+                                     # whose answer changed (answers that close to zero flip on rounding alone)
+
+
+CONFIDENT = 1.0       # logits: a margin larger than this is far from any rounding of the last bits
 
 
 def intervention_effect(before: Float[Tensor, "example"], after: Float[Tensor, "example"]) -> InterventionEffect:
@@ -90,7 +123,8 @@ def intervention_effect(before: Float[Tensor, "example"], after: Float[Tensor, "
         mean_abs_change=(after - before).abs().mean().item(), mean_abs_before=before.abs().mean().item(),
         fraction_removed=1 - after.mean().item() / before.mean().item(),
         answers_changed=((after > 0) != (before > 0)).float().mean().item(),
-        accuracy_before=(before > 0).float().mean().item(), accuracy_after=(after > 0).float().mean().item())
+        accuracy_before=(before > 0).float().mean().item(), accuracy_after=(after > 0).float().mean().item(),
+        confident_changed=((after > 0) != (before > 0))[before.abs() > CONFIDENT].float().mean().item())
 
 
 class Removal(NamedTuple):

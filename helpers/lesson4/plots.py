@@ -1,20 +1,20 @@
 """The figures of lesson 4: probe accuracy by layer, the controls, the interventions, probe against patching,
-and the ROC curves of the truth detector."""
+and the truth detector's AUROC by layer."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from jaxtyping import Float, Int
-from sklearn.metrics import roc_auc_score, roc_curve
+from jaxtyping import Float
 
 from helpers.lesson4.interventions import Removal, SteeringCurve
 
-__all__ = ["LAYER_LABELS", "plot_layer_accuracies", "plot_controls", "plot_interventions", "plot_probe_and_patching",
-           "plot_roc"]
+__all__ = ["LAYER_LABELS", "READ_AT", "plot_layer_accuracies", "plot_controls", "plot_interventions",
+           "plot_probe_and_patching", "plot_auroc_by_layer"]
 
 LAYER_LABELS = ["embed", "block 0", "block 1", "block 2", "block 3"]
+READ_AT = ["embeddings", *[f"after {label}" for label in LAYER_LABELS[1:]]]    # tick labels: where a probe reads
 
 Series = Float[np.ndarray, "layer"] | Sequence[float]
 
@@ -26,8 +26,8 @@ def plot_layer_accuracies(accuracies: Mapping[str, Series], chance: Mapping[str,
     for i, (name, acc) in enumerate(accuracies.items()):
         ax.plot(range(len(acc)), acc, "o-", color=f"C{i}", label=name)
         ax.axhline(float(chance[name]), color=f"C{i}", ls=":", lw=1)
-    ax.set_xticks(range(len(LAYER_LABELS)), [f"{label}\n(entry {i})" for i, label in enumerate(LAYER_LABELS)])
-    ax.set(ylim=(-0.02, 1.05), ylabel="held-out probe accuracy", xlabel="residual stream after ...",
+    ax.set_xticks(range(len(LAYER_LABELS)), READ_AT)
+    ax.set(ylim=(-0.02, 1.05), ylabel="held-out probe accuracy", xlabel="the last token's vector, residual stream",
            title=title or "Where does each attribute become linearly readable? (dotted: chance)")
     ax.grid(alpha=0.3)
     ax.legend(loc="center right", fontsize=8)
@@ -47,7 +47,7 @@ def plot_controls(results: Mapping[str, Mapping[str, Series]], baselines: Mappin
             ax.plot(range(len(values)), values, style, color=color, label=name)
         ax.axhline(float(baselines[task]), color="C2", lw=1.5, label="bag of embeddings")
         ax.axhline(float(chance[task]), color="black", ls=":", lw=1, label="chance")
-        ax.set_xticks(range(len(LAYER_LABELS)), LAYER_LABELS, rotation=30, fontsize=8)
+        ax.set_xticks(range(len(LAYER_LABELS)), READ_AT, rotation=30, fontsize=8)
         ax.set(title=task, ylim=(-0.02, 1.05))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("held-out accuracy")
@@ -80,28 +80,50 @@ def plot_interventions(effects: Mapping[str, Removal], multiples: Sequence[float
     return fig
 
 
-def plot_probe_and_patching(probe_acc: Series, patched: Series) -> plt.Axes:
-    """Probe accuracy (information present) beside patching at the same vector (information used)."""
-    ax = plt.subplots(figsize=(7, 3.4))[1]
-    ax.plot(range(len(probe_acc)), probe_acc, "o-", label="probe accuracy (is it there?)")
-    ax.plot(range(len(patched)), patched, "s-", color="C3", label="share of the answer moved by patching\n"
-                                                                   "that one vector (was it used here?)")
-    ax.set_xticks(range(len(LAYER_LABELS)), LAYER_LABELS)
-    ax.set(ylim=(-0.05, 1.05), xlabel="residual stream at the last token, after ...",
-           title="Sentiment: present vs used")
+def plot_probe_and_patching(probe_acc: Mapping[str, Series], chance: Mapping[str, float],
+                            patched: Mapping[str, Series]) -> plt.Figure:
+    """Two panels over the same x axis: probe accuracy (is it there?), each probe with its chance level dotted;
+    and the share of the answer moved by patching the last token's vector (was the answer resting on it?),
+    with 0 (nothing moved) and 1 (all of the change) drawn."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for i, (name, acc) in enumerate(probe_acc.items()):
+        ax1.plot(range(len(acc)), acc, "o-", color=f"C{i}", label=name)
+        ax1.axhline(float(chance[name]), color=f"C{i}", ls=":", lw=1)
+    ax1.set(ylim=(0.4, 1.03), ylabel="held-out probe accuracy", title="Is it there? (dotted: each probe's chance)")
+    ax1.legend(fontsize=8, loc="lower right")
+    colour = {name.split()[0]: f"C{i}" for i, name in enumerate(probe_acc)}     # "sentiment ..." -> its probe's
+    for i, (name, share) in enumerate(patched.items()):
+        same_colour = colour.get(name.split()[0].rstrip(":"), f"C{i + len(probe_acc)}")
+        ax2.plot(range(len(share)), share, "s-", color=same_colour, label=name)
+    ax2.axhline(0, color="black", lw=1)
+    ax2.axhline(1, color="grey", ls=":", lw=1)
+    ax2.set(ylim=(-0.08, 1.12), ylabel="share of the answer moved",
+            title="Does the answer rest on that vector? (patching)")
+    ax2.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.15, 0.5))
+    for ax in (ax1, ax2):
+        ax.set_xticks(range(len(LAYER_LABELS)), READ_AT,
+                      fontsize=8)
+        ax.set_xlabel("the last token's vector in the residual stream")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_auroc_by_layer(auroc: Mapping[str, Series], own_answer: float) -> plt.Axes:
+    """The truth probe's AUROC at each place it reads, one line per test set, with chance (0.5) dotted and the
+    model's own answer on the held-out facts as a dashed line."""
+    ax = plt.subplots(figsize=(10, 3.4))[1]
+    for i, (name, values) in enumerate(auroc.items()):
+        ax.plot(range(len(values)), values, "o-", color=f"C{i}", label=f"probe, {name}")
+        ax.annotate(f"{values[1]:.2f}", (1, values[1]), textcoords="offset points", xytext=(6, -4), color=f"C{i}",
+                    fontsize=8)
+    ax.axhline(0.5, color="black", ls=":", lw=1, label="chance (0.5)")
+    ax.axhline(own_answer, color="grey", ls="--", lw=1,
+               label=f"the model's own answer, held-out facts ({own_answer:.3f})")
+    ax.set_xticks(range(len(LAYER_LABELS)), READ_AT)
+    ax.set(ylim=(0.3, 1.03), ylabel="AUROC (flagging false statements)", xlabel="where the probe reads",
+           title="A truth probe as a detector: facts it saw, against facts it never saw")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_roc(is_true: Int[np.ndarray, "example"], scores: Mapping[str, Float[np.ndarray, "example"]]) -> plt.Axes:
-    """ROC curves for flagging false statements, one per score (higher = "more likely false")."""
-    ax = plt.subplots(figsize=(4.2, 4))[1]
-    for name, score in scores.items():
-        fpr, tpr, _ = roc_curve(1 - np.asarray(is_true), score)
-        ax.plot(fpr, tpr, label=f"{name} (AUROC {roc_auc_score(1 - np.asarray(is_true), score):.2f})")
-    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
-    ax.set(xlabel="true statements flagged (false-positive rate)", ylabel="false statements caught (recall)",
-           title="Flagging false statements (held-out facts)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.figure.tight_layout()
     return ax

@@ -65,8 +65,10 @@ def figures(ns: dict) -> dict[str, float]:
     for name, curve in ns["steered"].items():                    # lesson4.SteeringCurve
         for m, value in zip(ns["multiples"], curve.shares):
             out[f"steered.{name} direction: {curve.label}[{m}]"] = float(value)
-    for i, value in enumerate(ns["patched"]):
-        out[f"patched[{i}]"] = float(value)
+    for name, values in ns["patched"].items():                   # attribute and donor -> share moved per place
+        for i, value in enumerate(values):
+            out[f"patched.{name}[{i}]"] = float(value)
+        out[f"effects.{name}.pairs"] = float(len(ns["pairs"].clean)) if name.startswith("relation") else 100.0
     for name, values in ns["truth_auroc"].items():
         for i, value in enumerate(values):
             out[f"truth_auroc.{name}[{i}]"] = float(value)
