@@ -14,7 +14,7 @@ import pytest
 from tooling import colab
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted(p for d in ("notebooks", "solutions", "exercises") for p in (ROOT / d).glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p for d in ("notebooks", "solutions", "exercises") for p in (ROOT / d).glob(colab.NOTEBOOK_GLOB))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from helpers.shapes import DIMENSIONS
-from tooling.make_exercises import CHECK_CELL
+from tooling.make_exercises import CHECK_CELL, NOTEBOOK_GLOB
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob(NOTEBOOK_GLOB))
 CHECK_CALL = CHECK_CELL      # the generator's own pattern: what the tooling reads is what is checked here
 MIN_WRONG_ANSWERS = 3
 MAX_MODULE_LINES = 500

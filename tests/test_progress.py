@@ -85,7 +85,7 @@ def test_workbooks_expands_folders_and_defaults_to_exercises(tmp_path: Path) -> 
         (tmp_path / name).write_text("{}")
     assert progress.workbooks([tmp_path, tmp_path / "b" / "02.ipynb"]) == [
         tmp_path / "a" / "01.ipynb", tmp_path / "b" / "02.ipynb", tmp_path / "b" / "02.ipynb"]
-    assert progress.workbooks([]) == sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
+    assert progress.workbooks([]) == sorted((ROOT / "exercises").glob(progress.NOTEBOOK_GLOB))
     assert progress.main([str(tmp_path / "a" / "notes.txt")]) == 2
 
 
