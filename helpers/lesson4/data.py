@@ -5,7 +5,7 @@ Three attributes (:data:`TASKS`): a review's sentiment, a statement's truth, the
 prompt's last token with ``run_with_cache(..., names_filter=...)``.
 
 Shapes: ``[batch, d_model]`` is one activation vector per prompt; ``[layer, batch, d_model]`` stacks the
-embeddings (entry 0, ``blocks.0.hook_resid_pre``) and the output of every block (entry ``l + 1``,
+embeddings (row 0, ``blocks.0.hook_resid_pre``) and the residual stream after every block (row ``l + 1``,
 ``blocks.l.hook_resid_post``), so its first dimension is ``n_layers + 1``.
 """
 from __future__ import annotations
@@ -128,8 +128,8 @@ def gather_resid(model: HookedTransformer, prompts: Sequence[str],
         positions: ``[n]``, the token index to read in each prompt (BOS counted).
 
     Returns:
-        ``[n_layers + 1, n, d_model]``: entry 0 is ``blocks.0.hook_resid_pre`` (token plus position
-        embedding), entry ``l + 1`` is ``blocks.l.hook_resid_post``.
+        ``[n_layers + 1, n, d_model]``: row 0 is ``blocks.0.hook_resid_pre`` (the embeddings: token plus
+        position), row ``l + 1`` is ``blocks.l.hook_resid_post`` (the residual stream after block ``l``).
     """
     names = resid_hook_names(model.cfg.n_layers)
     read_at = torch.as_tensor(np.asarray(positions))

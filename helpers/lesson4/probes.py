@@ -36,7 +36,7 @@ def probe_direction(probe: LogisticRegression) -> Float[Tensor, "d_model"]:
 def layer_accuracies(acts_train: Float[Tensor, "layer example d_model"], y_train: Int[np.ndarray, "example"],
                      acts_test: Float[Tensor, "layer _example d_model"], y_test: Int[np.ndarray, "_example"],
                      score: Callable[..., float] = probe_accuracy) -> Float[np.ndarray, "layer"]:
-    """Held-out probe accuracy at every entry (embeddings, then every block's output): ``[n_layers + 1]``."""
+    """Held-out probe accuracy at every place read (the embeddings, then after every block): ``[n_layers + 1]``."""
     return np.array([score(acts_train[i].numpy(), y_train, acts_test[i].numpy(), y_test)
                      for i in range(acts_train.shape[0])])
 

@@ -3,7 +3,7 @@
 ======  ============================  =================================================================
  ex.    reference                     what it does
 ======  ============================  =================================================================
-  1     :func:`last_token_resid`      the residual stream at each prompt's last token, every entry
+  1     :func:`last_token_resid`      the residual stream at each prompt's last token, embeddings and after each block
   2     :func:`probe_accuracy`        a logistic-regression probe trained on one split, scored on the other
   3     :func:`selectivity`           task accuracy against a control task (:func:`control_labels`)
   4a    :func:`project_out`           remove one direction from every vector
@@ -65,7 +65,7 @@ class Selectivity(NamedTuple):
 # ============================================================================ exercise 1
 def last_token_resid(model: HookedTransformer, examples: Sequence[Example]) -> Float[Tensor, "layer batch d_model"]:
     """Exercise 1: ``[n_layers + 1, n_examples, d_model]`` at each prompt's last token (``token_positions``'s
-    ``"end"``): entry 0 from ``blocks.0.hook_resid_pre``, entry ``l + 1`` from ``blocks.{l}.hook_resid_post``."""
+    ``"end"``): row 0 from ``blocks.0.hook_resid_pre``, row ``l + 1`` from ``blocks.{l}.hook_resid_post``."""
     positions = [corpus.token_positions(e, model.tokenizer)["end"] for e in examples]
     return gather_resid(model, [e.prompt for e in examples], positions)
 
