@@ -58,7 +58,7 @@ def plot_circuit(groups: dict[str, Sequence[Head]], edges: Sequence[tuple[str, s
                      node_shape="s", font_size=8, arrows=True, arrowsize=14, edge_color="grey")
     handles = [plt.Line2D([], [], marker="s", ls="", color=palette(g), label=group) for g, group in enumerate(groups)]
     ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
-    ax.set_yticks(range(-1, n_layers + 1), ["embeddings", *[f"layer {layer}" for layer in range(n_layers)], "logits"])
+    ax.set_yticks(range(-1, n_layers + 1), ["embeddings", *[f"block {layer}" for layer in range(n_layers)], "logits"])
     ax.tick_params(left=True, labelleft=True)
     ax.set_xlim(-1.5, 2.5)
     ax.set_title(title)
