@@ -226,8 +226,8 @@ NARRATIVE_TEMPLATES = [
 ]
 PRONOUNS = ["He", "She", "They", "We", "I"]
 
-# Prompts quoted in the syllabus: every one must tokenize with no unknown token.
-SYLLABUS_PROMPTS = [
+# The standard prompts of interpretability tutorials that the lessons run: each must tokenize with no unknown token.
+TUTORIAL_PROMPTS = [
     "The cat sat on the mat. The cat sat on the",
     "The Golden Gate Bridge is",
     "The Eiffel Tower is in the city of",

@@ -31,7 +31,7 @@ def corpus_pretokens(pre_tokenizer) -> set[str]:
         + corpus.fact_examples(split, "city") + corpus.fact_examples(split, "country")
         + corpus.truth_examples(2000, split, seed=1) + corpus.review_examples(3000, split, seed=1))]
     texts += [ex.text for ex in corpus.narrative_examples(5000, seed=1)]
-    texts += corpus_data.SYLLABUS_PROMPTS
+    texts += corpus_data.TUTORIAL_PROMPTS
     return {piece for text in texts for piece, _ in pre_tokenizer.pre_tokenize_str(text)}
 
 
@@ -65,9 +65,9 @@ def main() -> None:
     tokenizer = build_tokenizer()
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(args.out)
-    for prompt in corpus_data.SYLLABUS_PROMPTS:
+    for prompt in corpus_data.TUTORIAL_PROMPTS:
         ids = tokenizer(prompt)["input_ids"]
-        assert tokenizer.unk_token_id not in ids, f"unknown token in syllabus prompt {prompt!r}"
+        assert tokenizer.unk_token_id not in ids, f"unknown token in tutorial prompt {prompt!r}"
     print(f"Saved a {len(tokenizer)}-token tokenizer to {args.out}")
 
 

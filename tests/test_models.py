@@ -28,9 +28,9 @@ def results_4l():
     return evaluate(load_model("course-4l"))
 
 
-def test_tokenizer_loads_with_auto_tokenizer_and_covers_the_syllabus():
+def test_tokenizer_loads_with_auto_tokenizer_and_covers_the_tutorial_prompts():
     tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
-    for prompt in corpus_data.SYLLABUS_PROMPTS:
+    for prompt in corpus_data.TUTORIAL_PROMPTS:
         assert tokenizer.unk_token_id not in tokenizer(prompt)["input_ids"], prompt
     assert len(tokenizer.tokenize(" Paris")) == 1
     assert tokenizer.bos_token == "<|endoftext|>"
@@ -171,5 +171,5 @@ def test_4l_true_false_statements(results_4l):
 
 
 @pytest.mark.claim
-def test_4l_syllabus_prompt_says_paris(results_4l):
+def test_4l_tutorial_prompt_says_paris(results_4l):
     assert results_4l["eiffel_top1"] == " Paris"

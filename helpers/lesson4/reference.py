@@ -37,7 +37,7 @@ Activations = Float[np.ndarray, "example d_model"] | Float[Tensor, "example d_mo
 
 
 def fit_probe(X: Activations, y: Int[np.ndarray, "example"]) -> LogisticRegression:
-    """A logistic-regression probe, ``LogisticRegression(max_iter=1000)`` as in the syllabus."""
+    """A logistic-regression probe, ``LogisticRegression(max_iter=1000)``, as most probing tutorials write it."""
     with warnings.catch_warnings(), threadpool_limits(limits=1):     # tiny problems: threads only add overhead
         warnings.simplefilter("ignore", ConvergenceWarning)
         return LogisticRegression(max_iter=1000).fit(np.asarray(X), y)
