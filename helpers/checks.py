@@ -196,24 +196,29 @@ def _problem(got: Any, want: Any, atol: float, rtol: float, on_case: str = "", p
 
 
 def _diagnose(got: Any, want: Any, mistakes: list[tuple[Any, str]], *, on_case: str, atol: float, rtol: float,
-              compare: Callable[[Any, Any], bool] | None, hint: str) -> str | None:
-    """The one failure message for ``got`` (None if it passes): a known mistake's, else the generic one."""
+              compare: Callable[[Any, Any], bool] | None, hint: str, case_first: bool = False) -> str | None:
+    """The one failure message for ``got`` (None if it passes): a known mistake's, else the generic one.
+
+    With ``case_first`` the case is named first (``on case 'k': <what went wrong>``), and the hint follows
+    only wrong values: a wrong type or shape gets no hint, which would give away the body."""
     if got is None and want is not None:
         return "returned None — did you forget `return`?"
+    where = "" if case_first else on_case
     if compare is not None:
         same = lambda a, b: bool(compare(a, b))  # noqa: E731
-        problem = None if same(got, want) else f"wrong values{on_case}"
+        problem = None if same(got, want) else f"wrong values{where}"
     else:
         same = lambda a, b: _problem(a, b, atol, rtol) is None  # noqa: E731
-        problem = _problem(got, want, atol, rtol, on_case)
+        problem = _problem(got, want, atol, rtol, where)
     if problem is None:
         return None
+    first = f"{on_case.strip()}: " if case_first and on_case else ""
     for mistake_output, message in mistakes:
         if same(got, mistake_output) and not same(want, mistake_output):
-            return f"{message}{on_case}"
-    if not hint:
-        return problem
-    return problem + (" " if problem.endswith((".", "?", "!")) else ". ") + f"Hint: {hint}"
+            return f"{first}{message}{where}"
+    if not hint or (case_first and not problem.startswith("wrong value")):
+        return first + problem
+    return first + problem + (" " if problem.endswith((".", "?", "!")) else ". ") + f"Hint: {hint}"
 
 
 _FAILED = object()
@@ -305,7 +310,7 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
                    name: str | None = None, atol: float = 1e-4, rtol: float = 1e-4,
                    known_mistakes: dict[str, tuple[Callable[..., Any], str]] | None = None,
                    compare: Callable[[Any, Any], bool] | None = None, hint: str = "",
-                   rule_out_on_first_case: bool = False) -> CheckResult:
+                   rule_out_on_first_case: bool = False, case_first: bool = False) -> CheckResult:
     """Run ``learner_fn`` and ``reference_fn`` on every case and compare their outputs.
 
     Args:
@@ -325,6 +330,8 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
             (so not what the learner did) are not run on the failing case. A wrong answer then costs
             about what a right one does, not one more dear run per known mistake. Only for mistakes that
             are functions of the case (not a lookup of a verdict).
+        case_first: name the case before what went wrong (``on case 'k': you forgot the ReLU ...``), and
+            append ``hint`` to wrong values only, not to a wrong type or shape.
 
     Returns:
         CheckResult; the line in ``message`` is also printed. Stops at the first failing case.
@@ -353,7 +360,8 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
         if left:
             return report(False, f"{name}: you left hooks attached to the model on case '{label}': use "
                                   "model.run_with_hooks(..., fwd_hooks=...), or call model.reset_hooks() when done")
-        options: dict[str, Any] = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint)
+        options: dict[str, Any] = dict(on_case=f" on case '{label}'", atol=atol, rtol=rtol, compare=compare, hint=hint,
+                                       case_first=case_first)
         problem = _diagnose(got, want, [], **options)
         if problem and known_mistakes:  # run the wrong functions only when they can explain a failure
             mistakes = [(output, message) for wrong_fn, message in known_mistakes.values()

@@ -236,6 +236,22 @@ def _clamps_last_position(m, s, t, f, v):
     return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
 
 
+def _hook_without_return(m, s, t, f, v):
+    def hook_fn(resid, hook):
+        clamp_feature(resid, s, f, v)          # computed, but not returned
+    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, hook_fn)])
+
+
+def _hook_tuple_swapped(m, s, t, f, v):
+    def hook_fn(resid, hook):
+        return clamp_feature(resid, s, f, v)
+    return m.run_with_hooks(t, fwd_hooks=[(hook_fn, s.cfg.metadata.hook_name)])
+
+
+def _hook_with_one_argument(m, s, t, f, v):
+    return m.run_with_hooks(t, fwd_hooks=[(s.cfg.metadata.hook_name, lambda resid: clamp_feature(resid, s, f, v))])
+
+
 # (exercise, wrong answer, parts of the message it must get)
 WRONG_ANSWERS = [
     # 1a
@@ -302,13 +318,12 @@ WRONG_ANSWERS = [
     ("count_dead_latents", lambda f: float((f.sum(0) == 0).sum()), ["returned a float, expected an int"]),
     # 5
     ("train_sae", _stub, ["not implemented yet"]),
-    ("train_sae", _train_without_step, ["the parameters never changed", "optimizer.step()",
-                                        "seen on case '12 features in 8 dims, 12 latents'"]),
+    ("train_sae", _train_without_step, ["on case '12 features in 8 dims, 12 latents': the parameters never changed",
+                                        "optimizer.step()"]),
     ("train_sae", _train_reconstruction_only, ["the codes are not sparse", "l1_coefficient * sparsity"]),
     ("train_sae", _train_without_zero_grad, ["reconstructs poorly", "optimizer.zero_grad()"]),
-    ("train_sae", _train_optimizer_in_loop, ["you create the optimizer inside the loop",
-                                             "Build it once, before the loop",
-                                             "seen on case '12 features in 8 dims, 12 latents'"]),
+    ("train_sae", _train_optimizer_in_loop, ["on case '12 features in 8 dims, 12 latents': you create the "
+                                             "optimizer inside the loop", "Build it once, before the loop"]),
     ("train_sae", _train_returns_nothing, ["returned None — did you forget `return`?"]),
     ("train_sae", _train_returns_tuple, ["return the dict of parameters you trained"]),
     ("train_sae", 3, ["expected a function"]),
@@ -342,6 +357,9 @@ WRONG_ANSWERS = [
      ["without its error term", "clamp_feature(resid, sae, feature, value)"]),
     ("run_with_clamp", _leaves_hook_attached, ["you left hooks attached"]),
     ("run_with_clamp", lambda m, s, t, f, v: run_with_clamp(m, s, t, f, v)[:, -1], ["returned shape (1, "]),
+    ("run_with_clamp", _hook_without_return, ["on case '", "your hook must return the new activation"]),
+    ("run_with_clamp", _hook_tuple_swapped, ["the tuple is (hook_name, hook_fn)"]),
+    ("run_with_clamp", _hook_with_one_argument, ["a hook receives (activation, hook)"]),
     # 7
     ("best_matching_label", _stub, ["not implemented yet"]),
     ("best_matching_label", lambda a, y: best_of(pairwise_auroc(a, y, flip=True)),
@@ -403,6 +421,15 @@ def test_toy_forward_transposed_on_square_weights_is_named(capsys) -> None:
     for part in ["you multiplied by W where W^T goes", "on case 'batch 2, 3 features, 3 hidden'"]:
         assert part in result.message
     assert capsys.readouterr().out.strip() == result.message
+
+
+def test_messages_name_the_case_first_and_type_errors_get_no_hint() -> None:
+    """A known mistake's message reads 'on case ...: what went wrong'; a wrong type is not followed by a hint that
+    would give away the body (exercise 4b's)."""
+    wrong = lesson2.check_toy_model_forward(lambda x, W, b: torch.relu(x @ W.T @ W))
+    assert wrong.message.startswith("❌ toy_model_forward: on case 'batch 4, 5 features, 2 hidden': you left out")
+    typed = lesson2.check_count_dead_latents(lambda f: (f.sum(0) == 0).sum())
+    assert "(use .item())" in typed.message and "Hint" not in typed.message and "any(dim=0)" not in typed.message
 
 
 def test_toy_loss_reference_passes() -> None:

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from sae_lens import SAE
 from transformer_lens import HookedTransformer
+from transformer_lens.hook_points import HookPoint
 
-from helpers.checks import CheckResult, check_function, single_threaded
+from helpers.checks import Case, CheckResult, check_function, report, single_threaded
 from helpers.lesson2 import cases
 from helpers.lesson2.mistakes import (
     NOT_APPLICABLE,
@@ -63,7 +64,8 @@ def check_toy_model_forward(learner_fn: object) -> CheckResult:
                        "h = x @ W.T, then x_hat = ReLU(h @ W + b)"),
     }
     return check_function(learner_fn, toy_model_forward, cases.toy_forward_cases(), name="toy_model_forward",
-                          known_mistakes=mistakes, hint="h = x @ W.T is [batch, n_hidden]; x_hat = ReLU(h @ W + b)")
+                          known_mistakes=mistakes, case_first=True,
+                          hint="h = x @ W.T is [batch, n_hidden]; x_hat = ReLU(h @ W + b)")
 
 
 def check_toy_model_loss(learner_fn: object) -> CheckResult:
@@ -82,7 +84,7 @@ def check_toy_model_loss(learner_fn: object) -> CheckResult:
                            "with the batch size)"),
     }
     return check_function(learner_fn, toy_model_loss, cases.toy_loss_cases(), name="toy_model_loss",
-                          known_mistakes=mistakes,
+                          known_mistakes=mistakes, case_first=True,
                           hint="square the error, weight it by importance, sum over features, average over the batch")
 
 
@@ -107,7 +109,8 @@ def check_sae_forward(learner_fn: object) -> CheckResult:
                        "x_hat = feature_acts @ W_dec_unit + b_dec"),
     }
     return check_function(learner_fn, sae_forward, cases.sae_forward_cases(), name="sae_forward",
-                          known_mistakes=mistakes, hint="return (feature_acts, hidden_pre, x_hat) in that order")
+                          known_mistakes=mistakes, case_first=True,
+                          hint="return (feature_acts, hidden_pre, x_hat) in that order")
 
 
 def check_sae_loss(learner_fn: object) -> CheckResult:
@@ -139,6 +142,7 @@ def check_sae_loss(learner_fn: object) -> CheckResult:
                       "the loss ignores l1_coefficient: loss = reconstruction + l1_coefficient * sparsity"),
     }
     return check_function(learner_fn, sae_loss, cases.sae_loss_cases(), name="sae_loss", known_mistakes=mistakes,
+                          case_first=True,
                           hint="return (loss, reconstruction, sparsity), each averaged over the batch")
 
 
@@ -158,6 +162,7 @@ def check_l0_norm(learner_fn: object) -> CheckResult:
                        "over examples (dim 0)"),
     }
     return check_function(learner_fn, l0_norm, cases.acts_cases(), name="l0_norm", known_mistakes=mistakes,
+                          case_first=True,
                           hint="count the non-zero entries of each row (one row per example), then average the counts")
 
 
@@ -176,7 +181,8 @@ def check_count_dead_latents(learner_fn: object) -> CheckResult:
                          "you counted zero entries: count latents (columns) whose entries are all zero"),
     }
     return check_function(learner_fn, count_dead_latents, cases.acts_cases(), name="count_dead_latents",
-                          known_mistakes=mistakes, hint="(feature_acts != 0).any(dim=0) marks the live latents")
+                          known_mistakes=mistakes, case_first=True,
+                          hint="(feature_acts != 0).any(dim=0) marks the live latents")
 
 
 @single_threaded
@@ -187,7 +193,7 @@ def check_train_sae(learner_fn: object) -> CheckResult:
     mistakes: dict[str, tuple[Callable[..., Any], str]] = {
         key: (lambda *a, key=key, **k: key, message) for key, message in TRAIN_MESSAGES.items()}
     return check_function(lambda **kw: train_verdict(learner_fn, **kw), lambda **kw: "ok", cases.TRAIN_CASES,
-                          name="train_sae", known_mistakes=mistakes)
+                          name="train_sae", known_mistakes=mistakes, case_first=True)
 
 
 # ============================================================================ part B
@@ -214,7 +220,7 @@ def check_clamp_feature(learner_fn: object) -> CheckResult:
     }
     with torch.no_grad():
         return check_function(learner_fn, clamp_feature, cases.clamp_cases(), name="clamp_feature",
-                              known_mistakes=mistakes,
+                              known_mistakes=mistakes, case_first=True,
                               hint="latents = sae.encode(resid); error = resid - sae.decode(latents); set the latent; "
                                    "return sae.decode(latents) + error")
 
@@ -243,9 +249,63 @@ def check_run_with_clamp(learner_fn: object, model: HookedTransformer, sae: SAE)
                     [r[:, :-1], clamp_feature(r, s, f, v)[:, -1:]], dim=1))]),
                  "you clamped the last position only: the clamp applies at every position"),
     }
+    all_cases = cases.run_with_clamp_cases(model, sae)
     with torch.no_grad():
-        return check_function(learner_fn, run_with_clamp, cases.run_with_clamp_cases(model, sae),
-                              name="run_with_clamp", known_mistakes=mistakes, atol=1e-3, rtol=1e-3)
+        problem = _hook_problem(learner_fn, model, all_cases[0]) if callable(learner_fn) else None
+        if problem:
+            return report(False, f"run_with_clamp: on case '{all_cases[0].label}': {problem}")
+        return check_function(learner_fn, run_with_clamp, all_cases, name="run_with_clamp",
+                              known_mistakes=mistakes, case_first=True, atol=1e-3, rtol=1e-3)
+
+
+def _hook_problem(learner_fn: Callable[..., Any], model: HookedTransformer, case: Case) -> str | None:
+    """A mistake in how the learner's hook is written, seen by watching ``model.add_hook`` during one run (None:
+    none seen; the comparison with the reference then judges the logits).
+
+    Three mistakes the logits cannot name: a hook that returns nothing (TransformerLens then keeps the
+    activation, so the logits are the clean model's, as if no hook were attached), a ``fwd_hooks`` pair in the
+    wrong order (TransformerLens then calls the hook as a filter on hook names and the hook raises), and a hook
+    that takes one argument (TransformerLens passes ``hook=`` too)."""
+    seen = {"swapped": False, "returned_none": False}
+    add_to_point = HookPoint.add_hook
+
+    def watched_add_to_point(point: HookPoint, hook: Any, *args: Any, **kwargs: Any) -> Any:
+        def watched(activation: Any, *a: Any, **k: Any) -> Any:
+            result = hook(activation, *a, **k)
+            seen["returned_none"] |= result is None
+            return result
+        return add_to_point(point, watched if callable(hook) else hook, *args, **kwargs)
+
+    def watching(method: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(name: Any, hook: Any, *args: Any, **kwargs: Any) -> Any:
+            seen["swapped"] |= callable(name) and isinstance(hook, str)
+            return method(name, hook, *args, **kwargs)
+        return watched
+
+    hooked_before = any(hp.fwd_hooks for hp in model.hook_dict.values())
+    HookPoint.add_hook = watched_add_to_point  # type: ignore[method-assign]
+    model.add_hook = watching(model.add_hook)  # type: ignore[method-assign]
+    model._enable_hook = watching(model._enable_hook)  # type: ignore[method-assign]
+    try:
+        learner_fn(*case.args, **case.kwargs)
+        error: Exception | None = None
+    except Exception as raised:  # noqa: BLE001 - the check proper reports any other error in one line
+        error = raised
+    finally:
+        HookPoint.add_hook = add_to_point  # type: ignore[method-assign]
+        del model.add_hook, model._enable_hook
+        if not hooked_before:
+            model.reset_hooks(including_permanent=False)   # the check proper reports hooks left attached
+    if isinstance(error, TypeError) and seen["swapped"]:
+        return ("the pair in fwd_hooks is in the wrong order: the tuple is (hook_name, hook_fn), "
+                "fwd_hooks=[(sae.cfg.metadata.hook_name, hook_fn)]")
+    if isinstance(error, TypeError) and "unexpected keyword argument 'hook'" in str(error):
+        return ("a hook receives (activation, hook): TransformerLens calls hook_fn(activation, hook=...), so "
+                "your hook needs a second parameter named hook, even if it does not use it")
+    if error is None and seen["returned_none"]:
+        return ("your hook must return the new activation: a hook that returns nothing leaves the residual "
+                "stream as it was. Return clamp_feature(resid, sae, feature, value)")
+    return None
 
 
 def check_best_matching_label(learner_fn: object) -> CheckResult:
@@ -270,7 +330,7 @@ def check_best_matching_label(learner_fn: object) -> CheckResult:
                             "and 1)"),
     }
     return check_function(learner_fn, best_matching_label, cases.match_cases(), name="best_matching_label",
-                          known_mistakes=mistakes, atol=1e-5,
+                          known_mistakes=mistakes, case_first=True, atol=1e-5,
                           hint="for one feature and one label: pos = acts[labels[:, j], f], "
                                "neg = acts[~labels[:, j], f]; "
                                "AUROC = mean of (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])")

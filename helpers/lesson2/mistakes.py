@@ -118,20 +118,20 @@ TRAIN_CHECK_EV = 0.85      # the trained SAE must explain at least this fraction
 TRAIN_CHECK_L0 = 3.0       # ...with at most this many times the true number of active features per example
 TRAIN_MESSAGES: dict[TrainVerdict, str] = {
     "bad-params": "return the dict of parameters you trained, with the keys and shapes that init_sae_params "
-                  "gives (W_enc, b_enc, W_dec, b_dec) — seen",
-    "nan": "training produced NaN or inf parameters: check the learning rate and your loss — seen",
+                  "gives (W_enc, b_enc, W_dec, b_dec)",
+    "nan": "training produced NaN or inf parameters: check the learning rate and your loss",
     "unchanged": "the parameters never changed: in every step call loss.backward() and optimizer.step(), "
-                 "with an optimizer built over these very tensors, torch.optim.Adam(params.values(), lr=lr) — seen",
+                 "with an optimizer built over these very tensors, torch.optim.Adam(params.values(), lr=lr)",
     "poor-reconstruction": f"the trained SAE reconstructs poorly (explained variance below {TRAIN_CHECK_EV}): "
                            "minimise the total loss from sae_loss, call optimizer.zero_grad() every step "
                            "(otherwise gradients pile up across steps), and run all n_steps steps on fresh "
-                           "batches from sample_batch — seen",
+                           "batches from sample_batch",
     "not-sparse": f"the codes are not sparse: more than {TRAIN_CHECK_L0:g} times as many latents fire per example "
                   "as there are true active features. The loss you call .backward() on must include "
-                  "l1_coefficient * sparsity — seen",
+                  "l1_coefficient * sparsity",
     "optimizer-in-loop": "you create the optimizer inside the loop: a new torch.optim.Adam every step forgets the "
                          "running averages of the gradients that Adam keeps, so each step starts from scratch. "
-                         "Build it once, before the loop — seen",
+                         "Build it once, before the loop",
 }
 TRAIN_TRAJECTORY_STEPS = 10   # the first steps of training, compared with Adam built once and Adam built every step
 
