@@ -168,7 +168,7 @@ def attribution_patch_heads(model: HookedTransformer, clean_tokens: Int[Tensor, 
 # ----------------------------------------------------------------------------- exercise 7: a feature's logit effect
 def feature_logit_attribution(activation: float, decoder_vector: Float[Tensor, "d_model"], final_scale: float,
                               W_U: Float[Tensor, "d_model d_vocab"], token: int) -> float:
-    """Direct effect of a last-layer feature at the last position on the demeaned logit of ``token``.
+    """Direct effect of a feature of the last block at the last position on the demeaned logit of ``token``.
 
     ``decoder_vector`` is the feature's row of ``W_dec``; it is written into the residual stream times
     ``activation``. The final LayerNorm (scale frozen at ``final_scale``) centres it and divides by the
@@ -185,11 +185,11 @@ def feature_edge(source_vector: Float[Tensor, "d_model"], source_pos: int, targe
                  target_pos: int, pattern: Float[Tensor, "head_index query_pos key_pos"],
                  ln1_scale: Float[Tensor, "pos 1"], W_V: Float[Tensor, "head_index d_model d_head"],
                  W_O: Float[Tensor, "head_index d_head d_model"]) -> float:
-    """Edge weight from a feature in layer L to a feature in layer L + 1, with attention frozen.
+    """Edge weight from a feature of block L to a feature of block L + 1, with attention frozen.
 
     ``source_vector``: what the source writes (activation times its decoder row) at ``source_pos``.
     ``target_encoder``: the target's row of ``W_enc``, read at ``target_pos`` from ``hook_resid_mid``
-    of layer L + 1. In between sits layer L + 1's attention, linear once its ``pattern`` and its
+    of block L + 1. In between sits block L + 1's attention, linear once its ``pattern`` and its
     LayerNorm's ``ln1_scale`` are frozen. The edge is the sum of two paths: straight along the
     residual stream (same position only), and through every head (from the source's position to the target's).
     """
