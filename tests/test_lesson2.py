@@ -622,7 +622,8 @@ def test_saelens_sae_recovers_the_planted_features(synthetic) -> None:
 @pytest.mark.claim
 def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
     """'L0 falls from about 20 to 0.6 while the error grows from 0.006 to about 1.5; recovery 0.65 at
-    λ=0.01, peaks at 0.99 around λ=0.3, 0.73 at λ=2 (6% of the variance kept)'."""
+    λ=0.01, peaks at 0.99 around λ=0.3, 0.73 at λ=2 (6% of the variance kept)'; 'at λ = 0.2 this sweep scores
+    0.96' (the SAELens run's 0.98 is asserted with section 2's figures)."""
     feature_dict, generator = synthetic
     l1_coefficients = [0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0]
     sample_batch = lesson2.synthetic_sampler(feature_dict, generator)
@@ -638,7 +639,7 @@ def test_l1_sweep_trades_reconstruction_for_sparsity(synthetic) -> None:
     assert round(mse[0], 3) == 0.006 and round(mse[-1], 1) == 1.5
     assert explained[0] > 0.99 and round(explained[-1], 2) == 0.06
     assert max(range(8), key=lambda i: recovery[i]) == l1_coefficients.index(0.3)
-    assert round(recovery[4], 2) == 0.99
+    assert round(recovery[4], 2) == 0.99 and round(recovery[3], 2) == 0.96
     assert round(recovery[0], 2) == 0.65 and round(recovery[-1], 2) == 0.73
     assert results.l0[-1] < 1.6 < results.l0[4]                 # λ=2 undershoots the true L0
     fig = lesson2.plot_l1_tradeoff(l1_coefficients, results, true_l0=1.6)

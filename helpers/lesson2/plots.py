@@ -66,16 +66,28 @@ def plot_superposition_overview(W_small: Float[Tensor, "instance 2 _"],
                                 densities: Sequence[float]) -> plt.Figure:
     """One column per density: the 2-D model's feature directions, and the larger model's ``W^T W`` and norms."""
     n = len(densities)
-    fig, axes = plt.subplots(3, n, figsize=(1.9 * n, 6.2), gridspec_kw={"height_ratios": [1, 1, 1.1]})
+    fig, axes = plt.subplots(3, n, figsize=(1.9 * n + 1.2, 6.2), gridspec_kw={"height_ratios": [1, 1, 1.1]},
+                             layout="constrained")
     for i, density in enumerate(densities):
         plot_feature_directions(W_small[i], axes[0, i], f"density {density:g}")
         plot_wtw(W_large[i], axes[1, i])
         plot_norm_bars(W_large[i], axes[2, i])
+    large = f"{W_large.shape[-1]} features\nin {W_large.shape[-2]} dims"
     axes[0, 0].set_ylabel(f"{W_small.shape[-1]} features\nin 2 dims", fontsize=9)
-    axes[1, 0].set_ylabel(r"$W^TW$" + f"\n{W_large.shape[-1]} features\nin {W_large.shape[-2]} dims", fontsize=9)
-    axes[2, 0].set_ylabel("length of\neach feature", fontsize=9)
+    axes[1, 0].set_ylabel(r"$W^TW$" + f"\n{large}", fontsize=9)
+    axes[2, 0].set_ylabel(f"{large}:\nlength of\neach feature", fontsize=9)
+    keys = [(axes[0], plt.cm.ScalarMappable(plt.Normalize(-0.5, W_small.shape[-1] - 0.5),
+                                            plt.cm.colors.ListedColormap(
+                                                plt.cm.viridis(np.linspace(0, 0.9, W_small.shape[-1])))),
+             "feature (0: most\nimportant)", range(W_small.shape[-1])),
+            (axes[1], plt.cm.ScalarMappable(plt.Normalize(-1.3, 1.3), "RdBu"), "dot product", [-1, 0, 1]),
+            (axes[2], plt.cm.ScalarMappable(plt.Normalize(0, 1 / 0.9), "plasma"), "shared with\nother features\n"
+             "(0: a dimension\nof its own)", [0, 0.5, 1])]
+    for row, mappable, label, ticks in keys:
+        bar = fig.colorbar(mappable, ax=row.tolist(), fraction=0.02, pad=0.01, ticks=list(ticks))
+        bar.set_label(label, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     fig.suptitle("From one feature per dimension (left) to superposition (right)", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
@@ -127,7 +139,8 @@ def plot_cosine_matrix(true_directions: Float[Tensor, "feature d_model"], decode
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.6))
     image = ax.imshow(cos.numpy(), cmap="RdBu", vmin=-1, vmax=1)
-    ax.set(xlabel="SAE latent (reordered to match)", ylabel="true feature", title=title)
+    ax.set(xlabel="SAE latent (columns in the order of the features they match)", ylabel="true feature", title=title)
+    ax.set_xticks(range(len(order)), [str(int(j)) for j in order], fontsize=6, rotation=90)
     plt.colorbar(image, ax=ax, fraction=0.046, label="cosine similarity")
     return ax
 
@@ -144,6 +157,7 @@ def plot_l1_tradeoff(l1_coefficients: Sequence[float], results: SAEEvaluation, t
             yscale="log", title="Sparser codes reconstruct worse")
     ax2.plot(l1_coefficients, results.mean_max_cosine, "o-", color="C2")
     ax2.axhline(0.9, color="grey", ls=":", lw=1)
+    ax2.text(l1_coefficients[0], 0.905, "0.9: most features found", fontsize=8, color="grey", va="bottom")
     ax2.set(xscale="log", xlabel="L1 coefficient λ", ylabel="mean max cosine with true features",
             title="Feature recovery peaks in between", ylim=(0.5, 1.02))
     fig.tight_layout()
