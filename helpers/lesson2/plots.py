@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from jaxtyping import Float
+from matplotlib.colors import ListedColormap
 from torch import Tensor
 
 from helpers.lesson2.ground_truth import FeatureMatch, FeatureMatches, LabelledTokens, top_contexts
@@ -77,7 +78,7 @@ def plot_superposition_overview(W_small: Float[Tensor, "instance 2 _"],
     axes[1, 0].set_ylabel(r"$W^TW$" + f"\n{large}", fontsize=9)
     axes[2, 0].set_ylabel(f"{large}:\nlength of\neach feature", fontsize=9)
     keys = [(axes[0], plt.cm.ScalarMappable(plt.Normalize(-0.5, W_small.shape[-1] - 0.5),
-                                            plt.cm.colors.ListedColormap(
+                                            ListedColormap(
                                                 plt.cm.viridis(np.linspace(0, 0.9, W_small.shape[-1])))),
              "feature (0: most\nimportant)", range(W_small.shape[-1])),
             (axes[1], plt.cm.ScalarMappable(plt.Normalize(-1.3, 1.3), "RdBu"), "dot product", [-1, 0, 1]),
