@@ -6,6 +6,12 @@ learner's output matches. Part one's checks run on one thread (:func:`helpers.ch
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import re
+from typing import Any
+
 import torch
 
 from helpers.checks import CheckResult, check_function, report, single_threaded
@@ -14,11 +20,13 @@ from helpers.lesson3.graphs import swap_success
 from helpers.lesson3.mistakes import (
     ablation_mistake,
     attribution_mistake,
+    corrupted_run_metric,
     cross_batch_diff,
     edge_mistake,
     faithfulness_mistake,
     head_mistake,
     influence_mistake,
+    last_prompt_diff,
     logit_attribution_mistake,
     per_prompt_diff,
     swap_mistake,
@@ -66,6 +74,8 @@ def check_logit_diff(learner_fn: object) -> CheckResult:
                            "token): the answer is predicted at the last position, logits[:, -1]"),
         "probs": (lambda lg, ans: per_prompt_diff(lg.softmax(-1), ans).mean(), "you compared probabilities: "
                   "subtract the logits themselves (or log-probabilities, which give the same difference)"),
+        "last_prompt": (last_prompt_diff, "logits[-1] is the last *prompt* ([pos, d_vocab]), not the last "
+                        "position: the next word is predicted at logits[:, -1], which is [batch, d_vocab]"),
         "cross_batch": (cross_batch_diff, "final[:, answer_tokens[:, 0]] reads every prompt's answer on every "
                         "prompt (a [batch, batch] table), so your mean mixes prompts: pick one entry per row, "
                         "final[torch.arange(batch), answer_tokens[:, 0]], or final.gather(-1, answer_tokens)"),
@@ -102,12 +112,73 @@ def check_patch_head_output(learner_fn: object) -> CheckResult:
             "last": (head_mistake("last"), "you patched the last position only: patch the head at every "
                      "position, z[:, :, head]"),
             "position": (head_mistake("position"), POSITION_NOT_HEAD),
+            "unchanged": (corrupted_run_metric, "your hook changed nothing: the metric is the unpatched corrupted "
+                          "run's. A hook that rebinds z (z = z.clone(); z[...] = ...) and returns nothing edits a "
+                          "copy: modify z in place, or return the new tensor"),
         }, hint="a hook on get_act_name('z', layer) that sets z[:, :, head] = clean_cache['z', layer][:, :, head]")
+
+
+HEAD_AS_POSITION_IN_MEANS = ("means[layer] is [pos, head_index, d_head]: the head is its second index, so the "
+                            "head's mean is means[layer][:, head] ([pos, d_head]), not means[layer][head]")
+
+
+def _shape_errors_explained(learner_fn: Any, check: Any) -> CheckResult:
+    """Run ``check(fn)`` on a wrapper of ``learner_fn`` that records a shape mismatch the learner raises; if
+    one ends the check, report it in full with what it means (``check_function`` shortens errors to a line).
+
+    Exercise 4's ``means[layer][head]`` (a position, not a head) fails to broadcast into ``z[:, :, head]``;
+    the error is recognised by running that mistake on the same inputs and comparing the messages."""
+    if not callable(learner_fn):
+        return check(learner_fn)
+    seen: dict[str, Any] = {}
+
+    @functools.wraps(learner_fn)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        copies = (_copies(args), _copies(kwargs))
+        try:
+            return learner_fn(*args, **kwargs)
+        except RuntimeError as error:
+            if "size" in str(error) and ("match" in str(error) or "shape" in str(error)):
+                seen.update(error=error, inputs=copies)
+            raise
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = check(watched)
+    if result.passed or "error" not in seen or "raised RuntimeError" not in result.message:
+        print(result.message)
+        return result
+    error, (args, kwargs) = seen["error"], seen["inputs"]
+    try:
+        ablation_mistake("means_head_first")(*args, **kwargs)
+        same = False
+    except RuntimeError as mistake_error:
+        same = str(mistake_error) == str(error)
+    named = re.search(r"case '[^']*'", result.message)
+    case = f" on {named.group(0)}" if named else ""
+    full = " ".join(str(error).split())
+    why = (HEAD_AS_POSITION_IN_MEANS if same else "hook_z is [batch, pos, head_index, d_head] and means[layer] "
+           "is [pos, head_index, d_head]: check what your indexing leaves of each")
+    return report(False, f"run_with_mean_ablation: the shapes do not match{case}: {why}. "
+                         f"(RuntimeError: {full})")
+
+
+def _copies(x: Any) -> Any:
+    """Shallow copies of the tensors in ``x`` (tuples, lists, dicts), so a mistake can run on what the learner got."""
+    if isinstance(x, torch.Tensor):
+        return x.clone()
+    if isinstance(x, (tuple, list)):
+        return type(x)(_copies(item) for item in x)
+    if isinstance(x, dict):
+        return {key: _copies(value) for key, value in x.items()}
+    return x
 
 
 @single_threaded
 def check_run_with_mean_ablation(learner_fn: object) -> CheckResult:
     """Check exercise 4 on both models, one to three heads, and no heads."""
+    return _shape_errors_explained(learner_fn, _check_run_with_mean_ablation)
+
+
+def _check_run_with_mean_ablation(learner_fn: object) -> CheckResult:
     with torch.no_grad():
         return check_function(learner_fn, run_with_mean_ablation, cases.ablation_cases(), name="run_with_mean_ablation",
                               atol=1e-3, known_mistakes={

@@ -17,7 +17,8 @@ from transformer_lens.utils import get_act_name
 from helpers.lesson3.graphs import FeatureLabels, city_features
 from helpers.lesson3.reference import Metric, all_heads, attribution_patch_heads, logit_diff, run_with_mean_ablation
 
-__all__ = ["per_prompt_diff", "cross_batch_diff", "sweep_mistake", "head_mistake", "ablation_mistake",
+__all__ = ["per_prompt_diff", "cross_batch_diff", "last_prompt_diff", "sweep_mistake", "head_mistake",
+           "corrupted_run_metric", "ablation_mistake",
            "faithfulness_mistake", "attribution_terms", "attribution_mistake", "logit_attribution_mistake",
            "edge_mistake", "influence_mistake", "switches_off", "swap_mistake"]
 
@@ -38,6 +39,15 @@ def cross_batch_diff(logits: Float[Tensor, "batch pos d_vocab"], answer_tokens: 
     (``[batch, batch]``), so the mean runs over all pairs of prompts, not over each prompt's own answers."""
     final = logits[:, -1]                                                  # [batch, d_vocab]
     return (final[:, answer_tokens[:, 0]] - final[:, answer_tokens[:, 1]]).mean()
+
+
+def last_prompt_diff(logits: Float[Tensor, "batch pos d_vocab"], answer_tokens: Int[Tensor, "batch 2"]
+                     ) -> Float[Tensor, ""]:
+    """Exercise 1 with ``logits[-1]``: the last *prompt* ([pos, d_vocab]), its row i read as if it were prompt i
+    (it fails where the batch is longer than the prompt)."""
+    final = logits[-1]                                                     # [pos, d_vocab]
+    rows = torch.arange(len(answer_tokens))
+    return (final[rows, answer_tokens[:, 0]] - final[rows, answer_tokens[:, 1]]).mean()
 
 
 def sweep_mistake(hook_name: Literal["resid_pre", "resid_mid", "resid_post"] = "resid_pre", upto: bool = False,
@@ -80,10 +90,17 @@ def head_mistake(mode: Literal["all_heads", "last", "position"]):
     return wrong
 
 
-def ablation_mistake(mode: Literal["zero", "pos_mean", "position", "late_binding"]):
+def corrupted_run_metric(model, corrupted_tokens, clean_cache, layer, head, metric) -> float:
+    """Exercise 3 with a hook that changes nothing (it rebinds ``z`` to a copy and returns ``None``): the metric
+    of the unpatched corrupted run."""
+    return metric(model(corrupted_tokens)).item()
+
+
+def ablation_mistake(mode: Literal["zero", "pos_mean", "position", "late_binding", "means_head_first"]):
     """Exercise 4 with zero ablation, with the mean also taken over positions, indexing a position for the head,
     or (``"late_binding"``) hooks defined in the loop that read ``layer`` and ``head`` when they run, after the
-    loop: every hook then ablates the last head of the list."""
+    loop: every hook then ablates the last head of the list. ``"means_head_first"`` reads ``means[layer][head]``
+    (a position's means of every head), which raises where it does not broadcast into ``z[:, :, head]``."""
     def wrong(model, tokens, heads, means):
         if mode == "late_binding":
             hooks = []
@@ -99,6 +116,8 @@ def ablation_mistake(mode: Literal["zero", "pos_mean", "position", "late_binding
                     z[:, :, head] = 0.0
                 elif mode == "pos_mean":
                     z[:, :, head] = means[layer][:, head].mean(0)
+                elif mode == "means_head_first":
+                    z[:, :, head] = means[layer][head]
                 else:
                     z[:, head] = means[layer][head]
                 return z
