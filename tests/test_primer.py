@@ -5,7 +5,9 @@ each number and each "True" its text relies on.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -36,6 +38,20 @@ def test_draw_architecture_draws_one_box_per_block_part(name: str) -> None:
     plt.close("all")
 
 
+# A link whose target starts with "{" or a lone "{G}"-style placeholder: a template left unfilled.
+_UNFILLED = re.compile(r"\]\(\{|(?<![\\\w])\{[A-Z]\}")
+
+
+def test_no_notebook_holds_an_unfilled_template() -> None:
+    found = []
+    for folder in ("notebooks", "solutions", "exercises"):
+        for path in sorted((ROOT / folder).glob("*.ipynb")):
+            for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+                if cell["cell_type"] == "markdown" and _UNFILLED.search("".join(cell["source"])):
+                    found.append(f"{folder}/{path.name} cell {i}")
+    assert not found, f"unfilled template in: {found}"
+
+
 @pytest.fixture(scope="module")
 def lesson() -> dict:
     """The namespace left by running every code cell of the primer."""
@@ -45,7 +61,7 @@ def lesson() -> dict:
 @pytest.mark.claim
 def test_claim_config_the_prose_quotes(lesson: dict) -> None:
     cfg = lesson["cfg"]
-    # "4,150 tokens", "d_model = 256", "blocks.0 to blocks.3", "8 heads", "1,024 neurons"
+    # "4,150 tokens", "d_model = 256", "blocks.0 to blocks.3", "8 heads", "256 → 1,024 → 256", "1,024 middle numbers"
     assert (cfg.d_vocab, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_mlp) == (4150, 256, 4, 8, 1024)
     assert tuple(lesson["model"].W_U.shape) == (256, 4150)
 
@@ -93,6 +109,9 @@ def test_claim_softmax_numbers(lesson: dict) -> None:
     assert round((top.values[0] / top.values[1]).item()) == 26
     assert math.isclose(math.exp(paris - berlin), (top.values[0] / top.values[1]).item(), rel_tol=1e-3)
     assert f"{1 - top.values.sum():.2f}" == "0.32" and len(lesson["probs"]) - 5 == 4145
+    # the self-test: "a logit 2 higher ... about e² ≈ 7.4 times as probable"
+    pair = torch.tensor([2.0, 0.0]).softmax(-1)
+    assert f"{(pair[0] / pair[1]).item():.1f}" == f"{math.exp(2):.1f}" == "7.4"
 
 
 @pytest.mark.claim
