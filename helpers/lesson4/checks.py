@@ -95,6 +95,9 @@ def check_selectivity(learner_fn: object) -> CheckResult:
                              "held-out split"),
         "flipped": (lambda *a, **k: selectivity_variant(*a, **k, flip=True),
                     "the sign of the selectivity is flipped: it is task accuracy minus control accuracy"),
+        "types-as-classes": (lambda *a, **k: selectivity_variant(*a, **k, classes_of="types"),
+                             "n_classes is the number of label classes, not of types: the control task gives "
+                             "each type one of the task's classes, max(y_train.max(), y_test.max()) + 1 of them"),
         "min-classes": (lambda *a, **k: selectivity_variant(*a, **k, count=min),
                         "you counted the classes with min: a split can miss a class (here the held-out one has "
                         "no class 2), so the task has max(y_train.max(), y_test.max()) + 1 classes"),

@@ -65,10 +65,13 @@ def selectivity_variant(X_train: Float[np.ndarray, "example d_model"], y_train: 
                         types_train: Sequence[str], X_test: Float[np.ndarray, "_example d_model"],
                         y_test: Int[np.ndarray, "_example"], types_test: Sequence[str], seed: int = SEED, *,
                         control: ControlKind = "joint", score_on: Literal["test", "train"] = "test",
-                        flip: bool = False, count: Callable[..., Any] = max) -> Selectivity:
+                        flip: bool = False, count: Callable[..., Any] = max,
+                        classes_of: Literal["labels", "types"] = "labels") -> Selectivity:
     """``selectivity`` with one slip: the control task drawn the wrong way, the control probe scored on its
-    training split, the difference flipped, or the classes counted with ``min``."""
+    training split, the difference flipped, the classes counted with ``min``, or as many classes as types."""
     n_classes = int(count(y_train.max(), y_test.max())) + 1
+    if classes_of == "types":
+        n_classes = len(set(types_train) | set(types_test))
     n = len(types_train)
     if control == "joint":
         c = control_labels(list(types_train) + list(types_test), n_classes, seed)

@@ -35,9 +35,10 @@ def plot_layer_accuracies(accuracies: Mapping[str, Series], chance: Mapping[str,
 
 
 def plot_controls(results: Mapping[str, Mapping[str, Series]], baselines: Mapping[str, float],
-                  chance: Mapping[str, float]) -> plt.Figure:
+                  chance: Mapping[str, float], control_chance: Mapping[str, float] | None = None) -> plt.Figure:
     """One panel per attribute: the probe by layer on the trained model, the same on a random model,
-    the MLP probe, the control task; the bag-of-words baseline and chance as horizontal lines."""
+    the MLP probe, the control task; the bag-of-words baseline, the task's chance and the control task's own
+    chance (the majority share of its held-out random labels) as horizontal lines; one legend, below."""
     fig, axes = plt.subplots(1, len(results), figsize=(4.3 * len(results), 3.6), sharey=True)
     styles = {"linear probe": ("C0", "o-"), "MLP probe": ("C1", "s--"), "random-init model": ("C3", "^-"),
               "control task (random labels)": ("C7", "x:")}
@@ -46,13 +47,16 @@ def plot_controls(results: Mapping[str, Mapping[str, Series]], baselines: Mappin
             color, style = styles[name]
             ax.plot(range(len(values)), values, style, color=color, label=name)
         ax.axhline(float(baselines[task]), color="C2", lw=1.5, label="bag of embeddings")
-        ax.axhline(float(chance[task]), color="black", ls=":", lw=1, label="chance")
+        ax.axhline(float(chance[task]), color="black", ls=":", lw=1, label="chance of the task")
+        if control_chance is not None:
+            ax.axhline(float(control_chance[task]), color="C7", ls="-.", lw=1.2, label="chance of the control task")
         ax.set_xticks(range(len(LAYER_LABELS)), READ_AT, rotation=30, fontsize=8)
         ax.set(title=task, ylim=(-0.02, 1.05))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("held-out accuracy")
-    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="center right")
-    fig.tight_layout()
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))            # room below the panels for the legend, off every curve
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     return fig
 
 
@@ -72,7 +76,7 @@ def plot_interventions(effects: Mapping[str, Removal], multiples: Sequence[float
         ax2.plot(multiples, curve.shares, "o-", color=f"C{i}", label=f"{name} direction: {curve.label}")
     ax2.axhline(0.5, color="grey", ls=":", lw=1)
     ax2.set(xlabel="alpha, in gaps between the two classes' means along the direction",
-            ylabel="share answered with class 1's word", title=f"Steer along it after block {layer}",
+            ylabel="share answered with the word in the legend", title=f"Steer along it after block {layer}",
             ylim=(-0.02, 1.02))
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
@@ -85,21 +89,23 @@ def plot_probe_and_patching(probe_acc: Mapping[str, Series], chance: Mapping[str
     """Two panels over the same x axis: probe accuracy (is it there?), each probe with its chance level dotted;
     and the share of the answer moved by patching the last token's vector (was the answer resting on it?),
     with 0 (nothing moved) and 1 (all of the change) drawn."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
     for i, (name, acc) in enumerate(probe_acc.items()):
-        ax1.plot(range(len(acc)), acc, "o-", color=f"C{i}", label=name)
+        # the first line widest and the later ones narrower, so that lines lying on one another all stay visible
+        ax1.plot(range(len(acc)), acc, "o-", color=f"C{i}", label=name, lw=5 - 1.5 * i, ms=11 - 3 * i, alpha=0.8)
         ax1.axhline(float(chance[name]), color=f"C{i}", ls=":", lw=1)
     ax1.set(ylim=(0.4, 1.03), ylabel="held-out probe accuracy", title="Is it there? (dotted: each probe's chance)")
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     colour = {name.split()[0]: f"C{i}" for i, name in enumerate(probe_acc)}     # "sentiment ..." -> its probe's
     for i, (name, share) in enumerate(patched.items()):
         same_colour = colour.get(name.split()[0].rstrip(":"), f"C{i + len(probe_acc)}")
-        ax2.plot(range(len(share)), share, "s-", color=same_colour, label=name)
+        ax2.plot(range(len(share)), share, "s-", color=same_colour, label=name, lw=4 - 2 * i, ms=9 - 3 * i,
+                 alpha=0.8)
     ax2.axhline(0, color="black", lw=1)
     ax2.axhline(1, color="grey", ls=":", lw=1)
     ax2.set(ylim=(-0.08, 1.12), ylabel="share of the answer moved",
             title="Does the answer rest on that vector? (patching)")
-    ax2.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.15, 0.5))
+    ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(LAYER_LABELS)), READ_AT,
                       fontsize=8)
