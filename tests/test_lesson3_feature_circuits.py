@@ -173,6 +173,12 @@ def test_attribution_graph_figure_is_readable(prompt, labels) -> None:
         assert min(t.get_fontsize() for t in key.texts) >= 9
         numbered = {t.get_text() for t in ax.texts}
         assert {str(n) for n in layout.numbers.values()} <= numbered
+        assert min(t.get_fontsize() for t in ax.texts) >= 8          # node numbers and "+n" at 8 pt or more
+        assert ("+n" in " ".join(t.get_text() for t in key.texts)) == bool(layout.hidden)   # "+n" keyed only if used
+        # the numbers follow (position, block, feature index): the order of lesson 3b's table
+        order = sorted(layout.numbers, key=layout.numbers.__getitem__)
+        by_node = {node: (pos, layer, feature) for node, layer, pos, feature in kept}
+        assert [by_node[n] for n in order] == sorted(by_node[n] for n in order)
     finally:
         plt.close(fig)
 
