@@ -215,7 +215,7 @@ def _diagnose(got: Any, want: Any, mistakes: list[tuple[Any, str]], *, on_case: 
     first = f"{on_case.strip()}: " if case_first and on_case else ""
     for mistake_output, message in mistakes:
         if same(got, mistake_output) and not same(want, mistake_output):
-            return f"{first}{message}{where}"
+            return f"{first}{message}" + (f" (failed {where.strip()})" if where else "")
     if not hint or (case_first and not problem.startswith("wrong value")):
         return first + problem
     return first + problem + (" " if problem.endswith((".", "?", "!")) else ". ") + f"Hint: {hint}"

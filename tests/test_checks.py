@@ -128,7 +128,7 @@ def test_logit_difference_sign_flip_known_mistake() -> None:
                  torch.tensor([5, 6, 7, 8])), label="4 prompts")
     result = check_function(flipped, logit_diff, [case], name="logit_diff",
                             known_mistakes={"sign": (flipped, "the sign is flipped: you computed S minus IO")})
-    assert result.message == "❌ logit_diff: the sign is flipped: you computed S minus IO on case '4 prompts'"
+    assert result.message == "❌ logit_diff: the sign is flipped: you computed S minus IO (failed on case '4 prompts')"
 
 
 def test_not_a_function() -> None:

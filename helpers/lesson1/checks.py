@@ -69,7 +69,7 @@ def check_head_logit_attribution(learner_fn: object) -> CheckResult:
                                        "position `pos` are read from the residual stream at `pos` itself"),
         "centre": (dla_not_centred, "you skipped the centring: subtract each head's mean over d_model before "
                                     "dividing by the scale, as the final LayerNorm does. The course models' "
-                                    "weights are already centred, so it only shows on a model whose are not"),
+                                    "weights are already centred, so it only shows on a model whose weights are not"),
     }, hint="head output = z @ W_O per head (cache['result', layer] holds it), divided by the final LayerNorm "
             "scale, dotted with model.W_U[:, token_id]")
 
