@@ -224,6 +224,15 @@ def _influence(absolute=True, normalize=True, depth=None, include=False):
     return learner
 
 
+def _influence_no_abs(adjacency, logit_weights):
+    """Exercise 9 without any .abs(): rows whose signed sum is near 0 (or clamped from below 0) blow up."""
+    a = adjacency / adjacency.sum(1, keepdim=True).clamp(min=1e-10)
+    total, current = torch.zeros_like(logit_weights), logit_weights @ a
+    while current.any():
+        total, current = total + current, current @ a
+    return total
+
+
 def _swap(off=True, on=True, strength=20.0, position=-1, hard_coded=False):
     def learner(labels, activations, source_city, target_city):
         if hard_coded:
@@ -256,8 +265,10 @@ WRONG_ANSWERS = [
     ("node_influence", _influence(depth=1), ["every length"]),
     ("node_influence", _influence(include=True), ["start the sum"]),
     ("node_influence", lambda adjacency, w: w @ adjacency.abs(), ["node_influence"]),
+    ("node_influence", _influence_no_abs, ["take adjacency.abs() before you normalise"]),
     ("swap_interventions", _swap(on=False), ["only 0/12", "only switched the source city's features off"]),
     ("swap_interventions", _swap(strength=1.0), ["the push is too weak (1 times"]),      # the features' usual size
+    ("swap_interventions", _swap(strength=5.0), ["the push is too weak (5 times"]),      # section 9's 36/46
     ("swap_interventions", _swap(off=False, on=False), ["you returned no interventions"]),
     ("swap_interventions", _swap(position=1), ["away from the last position"]),
     ("swap_interventions", _swap(hard_coded=True), ["not labelled with the target city"]),   # always Paris -> Rome

@@ -281,6 +281,8 @@ def check_node_influence(learner_fn: object) -> CheckResult:
                         "weight is not influence of another node"),
         "columns": (influence_mistake(columns=True), "normalise rows (a target's inputs, adjacency[target, :]), not "
                     "columns"),
+        "no_abs": (influence_mistake(no_abs=True), "take adjacency.abs() before you normalise: a row's signed weights "
+                   "can sum to almost 0 (or below 0, clamped to 1e-10), and dividing by that blows the shares up"),
     }, hint="A = adjacency.abs(), divide each row by its sum; then add up w @ A, w @ A @ A, ... until it is zero")
 
 
@@ -327,9 +329,10 @@ def check_swap_interventions(learner_fn: object) -> CheckResult:
     first_miss = f"{got[miss].landmark}: {got[miss].city} -> {got[miss].target}, answered {got[miss].answer!r}"
     source, activations, interventions = handed[miss]
     why = swap_mistake(labels, activations, source, got[miss].target, interventions)
-    if why is None and stayed > len(pairs) // 2:
-        why = ("the model still answers the landmark's own city on most prompts: set its city's features to 0 "
-               "at the last position, and give the target city's features a large positive value there")
+    if why is None and (stayed > len(pairs) // 2 or got[miss].answer == got[miss].city):
+        why = ("the model still answers the landmark's own city" + (" on most prompts" if stayed > len(pairs) // 2
+               else " on the first miss") + ": set its city's features to 0 at the last position, and give the "
+               "target city's features a large positive value there (20 times labels.score)")
     elif why is None:
         why = ("the answer moved away from the landmark's city but not to the target city: inject the target "
                "city's features at the last position, at 20 times their typical activation (labels.score)")

@@ -210,12 +210,14 @@ def edge_mistake(residual: bool = True, heads: bool = True, transpose: bool = Fa
 
 
 def influence_mistake(absolute: bool = True, normalize: bool = True, depth: int | None = None,
-                      include_logits: bool = False, columns: bool = False):
-    """Exercise 9 with signed or unnormalised edges, paths of one length, the logits' own weight, or columns."""
+                      include_logits: bool = False, columns: bool = False, no_abs: bool = False):
+    """Exercise 9 with signed or unnormalised edges, paths of one length, the logits' own weight, or columns;
+    ``no_abs``: no ``.abs()`` at all, so a row whose signed sum is near zero or negative (clamped to 1e-10)
+    blows up."""
     def wrong(adjacency, logit_weights):
-        a = adjacency.abs() if absolute else adjacency
+        a = adjacency.abs() if absolute and not no_abs else adjacency
         if normalize:
-            a = a / a.abs().sum(dim=0 if columns else 1, keepdim=True).clamp(min=1e-10)
+            a = a / (a if no_abs else a.abs()).sum(dim=0 if columns else 1, keepdim=True).clamp(min=1e-10)
         total = logit_weights.clone() if include_logits else torch.zeros_like(logit_weights)
         current, k = logit_weights @ a, 0
         while current.abs().sum() > 0 and (depth is None or k < depth) and k < 200:
@@ -268,7 +270,7 @@ def swap_mistake(labels: FeatureLabels, activations: Float[Tensor, "layer pos d_
                 "city_features(labels, target_city), for the cities you are given")
     push = max(value / labels.score[layer, feature].item() for (layer, feature), value in pushed.items()
                if (layer, feature) in target)
-    if push < 5:
+    if push < 15:
         return (f"the push is too weak ({push:.0f} times the features' typical activation): set the target city's "
                 f"features to about 20 times labels.score[layer, feature]")
     return None
