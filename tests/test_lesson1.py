@@ -8,6 +8,7 @@ the committed models, on the very variables the lesson prints and plots.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -504,3 +505,56 @@ def test_claim_pitfall_the_model_copies_rather_than_follows_the_story(lesson: di
     assert abs(roof_ablated[" roof"] - alone_ablated[" roof"]) < 0.2 * boost
     assert abs(roof_ablated[" roof"] - mat_ablated[" roof"]) < 0.2 * boost
     assert abs(roof_ablated[" mat"] - mat_ablated[" mat"]) < 0.2 * boost
+
+
+def test_claim_the_figures_added_for_issue_19(lesson: dict) -> None:
+    # "Loud is not useful: head 1.3, the loudest on the cat sentence (15.2), pushes least (1.17)"
+    lengths, dla = lesson["lengths"], lesson["dla"]
+    assert lesson["longest"] == "L1H3" and f"{lengths['L1H3']:.1f}" == "15.2"
+    assert dla[1].argmin().item() == 3 and f"{dla[1, 3]:.2f}" == "1.17"
+    # "1.2, 1.3 and 1.6 also put 18–43% on position 5, the earlier ' the'"
+    on_the = lesson["from_last"][:, 5]
+    assert lesson["str_tokens"][5] == " the" and (on_the > 0.1).nonzero()[:, 0].tolist() == [2, 3, 6]
+    assert f"{on_the[[2, 3, 6]].min():.0%}" == "18%" and f"{on_the[[2, 3, 6]].max():.0%}" == "43%"
+    # the stripes: the previous-token head one step below the diagonal, the induction head 9 below (second copy)
+    short = lesson["short_patterns"]                                   # [layer, head, q, k]: 10 words, twice
+    second, rest = torch.arange(11, 21), torch.arange(2, 21)
+    assert (short[lesson["IND"]][second].argmax(-1) == second - 9).all()
+    assert (short[lesson["PREV"]][rest].argmax(-1) == rest - 1).float().mean() >= 0.9
+    # course-4l: "the previous-token head 0.4, score 0.98. Block 2 has one too (2.1, 0.88)"
+    assert lesson["PREV_4L"] == (0, 4) and f"{lesson['prev_token_4l'][0, 4]:.2f}" == "0.98"
+    induction_4l = lesson["induction_4l"]
+    assert induction_4l[2].argmax().item() == 1 and f"{induction_4l[2, 1]:.2f}" == "0.88"
+
+
+def _workbook_markdown(cell_id: str) -> str:
+    cells = json.loads((ROOT / "solutions" / NAME).read_text())["cells"]
+    return "".join(next(c for c in cells if c.get("id") == cell_id)["source"])
+
+
+def test_claim_the_workbooks_sentences_after_its_plots(lesson: dict) -> None:
+    """The sentences under the workbook's plots (cells w1-09-see, w1-21-see, w1-29-see), on the reference."""
+    model = lesson["model"]
+    _, cache = model.run_with_cache(model.to_tokens(lesson1.CAT_PROMPT))
+    # "Most of the push on ' mat' comes from layer 1 (head 1.2: 3.25), but head 0.0 pushes too (1.19)"
+    dla = lesson1.head_logit_attribution(cache, model, model.to_single_token(" mat"), -1)
+    assert "(head 1.2: 3.25)" in _workbook_markdown("w1-09-see") and "(1.19)" in _workbook_markdown("w1-09-see")
+    assert dla.argmax().item() == 8 + 2 and f"{dla[1, 2]:.2f}" == "3.25"
+    assert dla[0].argmax().item() == 0 and f"{dla[0, 0]:.2f}" == "1.19"
+    assert lesson["dla"][0].abs().max() < 0.005                         # "layer 0 pushed nothing" on random words
+    # "layer-0 heads (0.7 most, then 0.0 and the previous-token head 0.5); no layer-1 head alone costs more
+    # than 0.15 nats", on 20 of the 50 sequences
+    some = lesson["rep_tokens"][:20]
+    rise = torch.tensor([[lesson1.ablation_loss_increase(model, some, [(layer, head)], 25) for head in range(8)]
+                         for layer in range(2)])
+    assert rise.flatten().argsort(descending=True)[:3].tolist() == [7, 0, 5] and lesson["PREV"] == (0, 5)
+    assert rise[1].max() < 0.15 and "more than 0.15 nats" in _workbook_markdown("w1-21-see")
+    # "Every layer-1 head follows the repeats ... (0.26 to 0.64), and layer 0 hardly at all"
+    text = "Mary gave the old book to John in the garden. Later that day, Mary gave the old book to"
+    text_tokens = model.to_tokens(text)
+    _, text_cache = model.run_with_cache(text_tokens)
+    targets = lesson1.induction_targets(text_tokens[0])
+    queries = torch.nonzero(targets >= 0)[:, 0]
+    scores = torch.stack([text_cache["pattern", layer][0][:, queries, targets[queries]].mean(-1) for layer in range(2)])
+    assert f"{scores[1].min():.2f}" == "0.26" and f"{scores[1].max():.2f}" == "0.64" and scores[0].max() < 0.05
+    assert "(0.26 to 0.64)" in _workbook_markdown("w1-29-see") and text in _workbook_markdown("w1-29")
