@@ -367,6 +367,9 @@ def test_claim_part_two_replacement_model_and_transcoders(lesson) -> None:
 
 def test_claim_part_two_eiffel_graph(lesson) -> None:
     kept, labels, graph = lesson["kept"], lesson["labels"], lesson["graph"]
+    paris_row = lesson["paris_row"]                                       # "0/646 the largest, 1.15"
+    direct = {(layer, feature): paris_row[node].item() for node, layer, _, feature in kept}
+    assert max(direct, key=direct.get) == (0, 646) and round(direct[(0, 646)], 2) == 1.15
     assert len(kept) == 13 and {pos for _, _, pos, _ in kept} == {graph.n_pos - 1}
     names = [labels(layer, feature) for _, layer, _, feature in kept]
     paris = [layer for (_, layer, _, feature), name in zip(kept, names) if name == "city: Paris"]
@@ -385,6 +388,7 @@ def test_claim_part_two_eiffel_graph(lesson) -> None:
 def test_claim_part_two_interventions(lesson) -> None:
     assert len(lesson["main_path"]) == 6
     assert round(lesson["predicted"], 2) == -5.9 and round(lesson["measured"], 2) == -3.11
+    assert round(lesson["demeaned_logit"](lesson["clean_logits"], lesson["paris"]), 2) == 16.08   # "16.08 before"
     assert lesson["model"].to_string(lesson["ablated_logits"][0, -1].argmax()) == " Paris"
     probs = lesson["swapped_logits"][0, -1].softmax(-1)
     assert lesson["model"].to_string(probs.argmax()) == " Rome" and round(probs.max().item(), 2) == 1.0
@@ -406,6 +410,9 @@ def test_claim_part_two_error_nodes_and_ioi(lesson) -> None:
     assert not any("Mary" in name for name in at_end)
     earlier = {lesson["ioi_text"][pos] for _, _, pos, _ in lesson["ioi_kept"] if pos != ioi_graph.n_pos - 1}
     assert earlier == {" and", " went", "."}
+    mary = ioi_graph.adjacency_matrix[lesson["ioi_kinds"].logits.start]       # "the thickest edge, into Mary from
+    errors = lesson["ioi_kinds"].errors                                        # block 3's error node at `to`"
+    assert mary.abs().argmax().item() - errors.start == 3 * ioi_graph.n_pos + ioi_graph.n_pos - 1
     kept_names = {(layer, feature): labels(layer, feature) for _, layer, _, feature in lesson["ioi_kept"]}
     assert kept_names[(0, 936)] == kept_names[(0, 952)] == "IO name: Jane"
 
