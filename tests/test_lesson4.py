@@ -414,7 +414,9 @@ def test_claim_controls(lesson: dict) -> None:
     # truth: the control task beats the task up to block 1; the task wins after blocks 2 and 3
     assert (sel["truth"][:3] < 0).all() and (sel["truth"][3:] > 0).all()
     assert sel["truth"][:3].max() == pytest.approx(-0.09, abs=0.005)
-    assert sel["truth"][:3].min() == pytest.approx(-0.163, abs=0.005)
+    # "negative there" after blocks 0 and 1, by more than 0.1 (not quoted to the digit: the probe there moves
+    # by a few examples from one CPU to another)
+    assert (sel["truth"][1:3] < -0.1).all()
     np.testing.assert_allclose(sel["truth"][3:], [0.12, 0.22], atol=0.005)
     np.testing.assert_allclose(c["truth"]["control task (random labels)"][3:], [0.803, 0.723], atol=0.005)
     # "below 0.6" (the CPU's arithmetic shifts it a little from machine to machine: 0.56 to 0.58 seen)
