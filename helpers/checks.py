@@ -227,7 +227,7 @@ _FAILED = object()
 def _try(wrong_fn: Callable[..., Any], case: Case) -> Any:
     """A known mistake's output on ``case``, or ``_FAILED`` if that mistake does not apply to it."""
     try:
-        return wrong_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+        return wrong_fn(*copy_inputs(case.args), **copy_inputs(case.kwargs))
     except Exception:  # noqa: BLE001 - a mistake that cannot run on this input explains nothing
         return _FAILED
 
@@ -251,19 +251,19 @@ def _is_cache(x: Any) -> bool:
     return type(x).__name__ == "ActivationCache" and isinstance(getattr(x, "cache_dict", None), dict)
 
 
-def _copy_inputs(x: Any) -> Any:
+def copy_inputs(x: Any) -> Any:
     """Copy tensors, arrays and activation caches (inside tuples, lists, dicts) so an in-place edit cannot leak."""
     if _is_cache(x):
-        return type(x)({key: _copy_inputs(value) for key, value in x.cache_dict.items()}, x.model,
+        return type(x)({key: copy_inputs(value) for key, value in x.cache_dict.items()}, x.model,
                        has_batch_dim=x.has_batch_dim)
     if isinstance(x, torch.Tensor):
         return x.clone()
     if isinstance(x, np.ndarray):
         return x.copy()
     if isinstance(x, (tuple, list)):
-        return type(x)(_copy_inputs(item) for item in x)
+        return type(x)(copy_inputs(item) for item in x)
     if isinstance(x, dict):
-        return {key: _copy_inputs(value) for key, value in x.items()}
+        return {key: copy_inputs(value) for key, value in x.items()}
     return x  # models and other objects are shared, not copied
 
 
@@ -343,9 +343,9 @@ def check_function(learner_fn: object, reference_fn: Callable[..., Any], cases: 
     passed: list[tuple[Case, Any]] = []   # the first case, with the reference's output, once the learner passed it
     for i, case in enumerate(all_cases):
         label = case.label or f"#{i + 1}"
-        want = reference_fn(*_copy_inputs(case.args), **_copy_inputs(case.kwargs))
+        want = reference_fn(*copy_inputs(case.args), **copy_inputs(case.kwargs))
         hooked_before = {id(model) for model in _attached_hooks((case.args, case.kwargs))}
-        args, kwargs = _copy_inputs(case.args), _copy_inputs(case.kwargs)
+        args, kwargs = copy_inputs(case.args), copy_inputs(case.kwargs)
         try:
             got = learner_fn(*args, **kwargs)
         except NotImplementedError:

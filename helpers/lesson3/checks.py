@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from helpers.checks import CheckResult, check_function, report, single_threaded
+from helpers.checks import CheckResult, check_function, copy_inputs, report, single_threaded
 from helpers.lesson3 import cases
 from helpers.lesson3.graphs import swap_success
 from helpers.lesson3.mistakes import (
@@ -134,7 +134,7 @@ def _shape_errors_explained(learner_fn: Any, check: Any) -> CheckResult:
 
     @functools.wraps(learner_fn)
     def watched(*args: Any, **kwargs: Any) -> Any:
-        copies = (_copies(args), _copies(kwargs))
+        copies = (copy_inputs(args), copy_inputs(kwargs))
         try:
             return learner_fn(*args, **kwargs)
         except RuntimeError as error:
@@ -159,17 +159,6 @@ def _shape_errors_explained(learner_fn: Any, check: Any) -> CheckResult:
            "is [pos, head_index, d_head]: check what your indexing leaves of each")
     return report(False, f"run_with_mean_ablation: the shapes do not match{case}: {why}. "
                          f"(RuntimeError: {full})")
-
-
-def _copies(x: Any) -> Any:
-    """Shallow copies of the tensors in ``x`` (tuples, lists, dicts), so a mistake can run on what the learner got."""
-    if isinstance(x, torch.Tensor):
-        return x.clone()
-    if isinstance(x, (tuple, list)):
-        return type(x)(_copies(item) for item in x)
-    if isinstance(x, dict):
-        return {key: _copies(value) for key, value in x.items()}
-    return x
 
 
 @single_threaded
