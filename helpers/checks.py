@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-__all__ = ["Case", "CheckResult", "check_function", "check_value", "copy_inputs", "one_thread", "report", "single_threaded"]
+__all__ = ["Case", "CheckResult", "check_function", "check_value", "copy_inputs", "one_thread", "report",
+           "single_threaded"]
 
 
 @contextmanager

@@ -131,5 +131,7 @@ def plot_auroc_by_layer(auroc: Mapping[str, Series], own_answer: float) -> plt.A
            title="A truth probe as a detector: facts it saw, against facts it never saw")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.figure.tight_layout()
+    figure = ax.get_figure(root=True)
+    if figure is not None:
+        figure.tight_layout()
     return ax
