@@ -238,7 +238,7 @@ def build_model(name: str, tokenizer, seed: int) -> HookedTransformer:
     return model
 
 
-def train(name: str, seed: int, steps: int | None, threads: int) -> None:
+def train(name: str, seed: int, steps: int | None, threads: int, snapshot_every: int = 0) -> None:
     """Train ``name`` (main phase, then its fine-tuning phase if it has one) and export it."""
     spec = MODELS[name]
     torch.set_num_threads(threads)
@@ -250,15 +250,22 @@ def train(name: str, seed: int, steps: int | None, threads: int) -> None:
         model = build_model(name, tokenizer, seed)      # the main phase is done: its record is in the checkpoint
         record = {}
     else:
-        model, record = train_main(name, seed, steps or spec["steps"], run_dir, tokenizer, words)
+        model, record = train_main(name, seed, steps or spec["steps"], run_dir, tokenizer, words,
+                                   snapshot_every)
     if "finetune" in spec:
         record = finetune(model, spec, record, run_dir, tokenizer, words)
     export(model, name, record)
 
 
 def train_main(name: str, seed: int, total: int, run_dir: Path, tokenizer,
-               words: tuple[str, ...]) -> tuple[HookedTransformer, dict]:
-    """The main phase: from a fresh initialisation, ``total`` steps with a cosine learning rate."""
+               words: tuple[str, ...], snapshot_every: int = 0) -> tuple[HookedTransformer, dict]:
+    """The main phase: from a fresh initialisation, ``total`` steps with a cosine learning rate.
+
+    With ``snapshot_every`` > 0, the weights are also saved (float16, as ``export`` writes them) to
+    ``runs/<name>/snapshots/step_NNNNN.safetensors`` every that many steps, and at step 0: the raw
+    material of the training checkpoints lesson 1 ships (``scripts/export_checkpoints.py``). Saving
+    touches no random state, so a run with snapshots trains exactly as one without.
+    """
     spec = MODELS[name]
     ckpt_path = run_dir / "checkpoint.pt"
     model = build_model(name, tokenizer, seed)
@@ -277,6 +284,13 @@ def train_main(name: str, seed: int, total: int, run_dir: Path, tokenizer,
         torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), record=record,
                         torch_rng=torch.get_rng_state()), ckpt_path)
 
+    def save_snapshot():
+        snapshots = run_dir / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+        state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+                 if not k.endswith(("IGNORE", ".mask"))}
+        save_file(state, snapshots / f"step_{record['step']:05d}.safetensors")
+
     def measure() -> tuple[float, float]:
         model.eval()
         ind, prev = induction_and_prev_token_scores(model, n_seqs=50, half_len=25, seed=seed)
@@ -291,6 +305,8 @@ def train_main(name: str, seed: int, total: int, run_dir: Path, tokenizer,
     stream = batches(tokenizer, mix, spec["seq_len"], spec["batch"], seed, record["step"], words)
     started = time.time() - record["wall_time_s"]
     bar = tqdm(total=total, initial=record["step"], desc=name, mininterval=30)
+    if snapshot_every and record["step"] == 0:
+        save_snapshot()
     while record["step"] < total:
         if mix_at(record["step"], spec) is not mix:
             mix = mix_at(record["step"], spec)
@@ -302,6 +318,8 @@ def train_main(name: str, seed: int, total: int, run_dir: Path, tokenizer,
         bar.update(1)
         record["step"] += 1
         log_loss(record, loss, bar)
+        if snapshot_every and record["step"] % snapshot_every == 0:
+            save_snapshot()
         if record["step"] % MEASURE_EVERY == 0:
             induction, prev_token = measure()
             record["wall_time_s"] = time.time() - started
@@ -402,10 +420,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="main-phase steps (default: the model's)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--snapshot-every", type=int, default=0,
+                        help="also save the weights every N main-phase steps to runs/<name>/snapshots/")
     args = parser.parse_args()
     random.seed(args.seed)
     np.random.seed(args.seed)
-    train(args.name, args.seed, args.steps, args.threads)
+    train(args.name, args.seed, args.steps, args.threads, args.snapshot_every)
 
 
 if __name__ == "__main__":
