@@ -78,3 +78,20 @@ def test_sweep_runs_on_seeded_random_tokens() -> None:
     assert torch.equal(clean[~differ], corrupt[~differ])
     with torch.no_grad():
         assert patching_cost.sweep(model, clean, corrupt, answers) > 0
+
+
+def test_only_remeasures_the_named_rows_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = DATA["notebooks"][0], DATA["notebooks"][1]
+    target = ROOT / first["notebook"]
+    fresh = {**first, "seconds": 1234.5}
+    monkeypatch.setattr(timings, "measure_notebooks", lambda paths, log=print: [fresh] if paths == [target] else [])
+    data = {**DATA, "notebooks": [r for r in DATA["notebooks"] if r["notebook"] != first["notebook"]] + [first]}
+    out = timings.measure_only(data, [target])
+    assert [r["notebook"] for r in out["notebooks"]] == [str(p.relative_to(ROOT)) for p in timings.timed_notebooks()]
+    assert out["notebooks"][0]["seconds"] == 1234.5 and out["notebooks"][1] == second
+    assert out["remeasured"][-1]["notebooks"] == [first["notebook"]]
+    assert "Re-timed on" in timings.render_body(out) and f"`{first['notebook']}`" in timings.render_body(out)
+    without = {**DATA, "notebooks": DATA["notebooks"][1:]}
+    monkeypatch.setattr(timings, "measure_notebooks", lambda paths, log=print: [])
+    with pytest.raises(SystemExit, match="never timed"):
+        timings.measure_only(without, [])

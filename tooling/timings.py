@@ -1,6 +1,7 @@
 """Time every notebook of the course and publish the table: docs/timings.md, the README, the workshop guide.
 
     python -m tooling.timings            # run everything (several minutes), then write and print the table
+    python -m tooling.timings --only notebooks/01b_x.ipynb ...   # re-time these, keep the other rows
     python -m tooling.timings --render   # rewrite the Markdown from docs/timings.json, run nothing
     python -m tooling.timings --check    # exit 1 if docs/timings.md or the README block is out of date
 
@@ -74,11 +75,10 @@ def machine() -> dict:
     }
 
 
-def measure(log=print) -> dict:
-    """Run every notebook and the patching-cost script; return what ``docs/timings.json`` holds."""
-    info = machine()
+def measure_notebooks(paths: list[Path], log=print) -> list[dict]:
+    """Run each notebook alone in a fresh kernel; one row of ``docs/timings.json`` each."""
     rows = []
-    for path in timed_notebooks():
+    for path in paths:
         run = execute_notebook(path)
         passed, failed = run.check_lines()
         row = {"notebook": relative(path), "seconds": round(run.seconds, 1),
@@ -88,6 +88,29 @@ def measure(log=print) -> dict:
         log(f"{'✅' if run.ok else '❌'} {row['notebook']}: {row['seconds']:.0f} s, peak {row['peak_mb']} MB, "
             f"checks {passed} ✅ {failed} ❌" + ("" if run.ok else f"\n   {run.error}"))
         rows.append(row)
+    return rows
+
+
+def measure_only(data: dict, paths: list[Path], log=print) -> dict:
+    """``data`` with the rows of ``paths`` re-measured (added if new) and rows of deleted notebooks dropped.
+
+    The machine and the patching cost stay those of the last full run; the re-measure is listed under
+    ``"remeasured"`` with its own machine record, so the page can say which rows are newer.
+    """
+    fresh = {row["notebook"]: row for row in measure_notebooks(paths, log)}
+    old = {row["notebook"]: row for row in data["notebooks"]}
+    rows = [fresh.get(relative(p)) or old.get(relative(p)) for p in timed_notebooks()]
+    missing = [relative(p) for p, row in zip(timed_notebooks(), rows) if row is None]
+    if missing:
+        raise SystemExit(f"❌ never timed: {', '.join(missing)} (add them to --only, or run a full measure)")
+    remeasured = [*data.get("remeasured", []), {"notebooks": sorted(fresh), "machine": machine()}]
+    return {**data, "notebooks": rows, "remeasured": remeasured}
+
+
+def measure(log=print) -> dict:
+    """Run every notebook and the patching-cost script; return what ``docs/timings.json`` holds."""
+    info = machine()
+    rows = measure_notebooks(timed_notebooks(), log)
     log("▶ scripts/patching_cost.py (the same patching sweep on course-4l and on a GPT-2-small-shaped model) ...")
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "patching_cost.py"), "--json"], cwd=ROOT,
                             capture_output=True, text=True)
@@ -114,6 +137,9 @@ def render_body(data: dict) -> str:
         f"torch {m['torch']} ({m['torch_threads']} thread{'s' if m['torch_threads'] != 1 else ''}{threads})"
         + (f"; load average {load:g} when it started." if load is not None else "."),
         "Each notebook ran alone in a fresh kernel, top to bottom. Peak memory is the kernel's peak resident set.",
+        *[f"Re-timed on {r['machine']['date']} with `--only` (same kind of machine, load average "
+          f"{r['machine']['load_average_at_start']:g} when it started): "
+          + ", ".join(f"`{n}`" for n in r["notebooks"]) + "." for r in data.get("remeasured", [])],
         "",
         "| notebook | wall time | peak memory | ran | checks ✅ / ❌ |",
         "|---|--:|--:|:-:|--:|",
@@ -196,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--render", action="store_true", help="rewrite the Markdown from docs/timings.json; run nothing")
     group.add_argument("--check", action="store_true", help="exit 1 if a rendered file differs from docs/timings.json")
+    group.add_argument("--only", nargs="+", type=Path, metavar="NOTEBOOK",
+                       help="re-time these notebooks only; keep the other rows of docs/timings.json")
     args = parser.parse_args(argv)
     if args.check:
         paths = stale(json.loads(DATA.read_text(encoding="utf-8")))
@@ -204,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if paths else 0
     if args.render:
         data = json.loads(DATA.read_text(encoding="utf-8"))
+    elif args.only:
+        data = measure_only(json.loads(DATA.read_text(encoding="utf-8")), [p.resolve() for p in args.only])
+        DATA.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     else:
         data = measure()
         DATA.parent.mkdir(exist_ok=True)
