@@ -27,8 +27,8 @@ def test_every_notebook_starts_with_the_colab_cell(path: Path) -> None:
 
 
 def test_every_notebook_is_covered() -> None:
-    # the primer, and lessons 1, 2, 3a, 3b and 4 in three forms each (the primer has no workbook)
-    assert len(NOTEBOOKS) == 1 + 5 * 3 and colab.main(["--check"]) == 0
+    # the primer, and lessons 1, 1b, 2, 2b, 3a, 3b, 3c, 4 and 4b in three forms each (no workbook for the primer)
+    assert len(NOTEBOOKS) == 1 + 9 * 3 and colab.main(["--check"]) == 0
 
 
 class _Recorder:
