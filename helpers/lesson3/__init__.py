@@ -1,7 +1,9 @@
-"""Lesson 3 (activation patching and circuits; part two: feature circuits with attribution graphs).
+"""Lesson 3 (activation patching and circuits; part two: feature circuits with attribution graphs; part three:
+paths, positions, and a graph that explains a choice).
 
-``notebooks/03a_activation_patching_circuits.ipynb``, ``notebooks/03b_feature_circuits.ipynb`` and their workbooks
-``solutions/03[ab]_*.ipynb`` import this package (``from helpers import lesson3``;
+``notebooks/03a_activation_patching_circuits.ipynb``, ``notebooks/03b_feature_circuits.ipynb``,
+``notebooks/03c_paths_and_interventions.ipynb`` and their workbooks ``solutions/03[abc]_*.ipynb`` import this
+package (``from helpers import lesson3``;
 ``from helpers.lesson3 import check_logit_diff``). Its modules:
 
 - :mod:`~helpers.lesson3.prompts`: the fact prompts and matched clean / corrupted IOI prompt sets;
@@ -10,7 +12,10 @@
 - :mod:`~helpers.lesson3.graphs`: part two's plumbing around circuit-tracer (reading graphs, feature labels, swaps);
 - :mod:`~helpers.lesson3.plots`: the figures (a circuit of heads, a pruned attribution graph);
 - :mod:`~helpers.lesson3.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson3.cases`
-  and the wrong answers of :mod:`~helpers.lesson3.mistakes`.
+  and the wrong answers of :mod:`~helpers.lesson3.mistakes`;
+- workbook 3c's exercises (11 to 17) have their own modules beside them: :mod:`~helpers.lesson3.reference_paths`,
+  :mod:`~helpers.lesson3.checks_paths`, :mod:`~helpers.lesson3.cases_paths`, :mod:`~helpers.lesson3.mistakes_paths`
+  (``reference`` and ``checks`` name them too).
 
 =====  ==============================  ==========================================================
  ex.   reference (``reference.<name>``)  tests of its check
@@ -25,6 +30,13 @@
   8    ``feature_edge``                 ``tests/test_lesson3_feature_circuits.py``
   9    ``node_influence``               ``tests/test_lesson3_feature_circuits.py``
  10    ``swap_interventions``           ``tests/test_lesson3_feature_circuits.py``
+ 11    ``patch_head_at_position``       ``tests/test_lesson3_paths_workbook.py`` (``WRONG_ANSWERS``)
+ 12    ``patch_head_input``             ``tests/test_lesson3_paths_workbook.py``
+ 13    ``path_patch``                   ``tests/test_lesson3_paths_workbook.py``
+ 14    ``logit_diff_direction``         ``tests/test_lesson3_paths_workbook.py``
+ 15    ``direct_logit_diff``            ``tests/test_lesson3_paths_workbook.py``
+ 16    ``denoising_effect``             ``tests/test_lesson3_paths_workbook.py``
+ 17    ``noising_effect``               ``tests/test_lesson3_paths_workbook.py``
 =====  ==============================  ==========================================================
 
 Every check is ``checks.check_<name>``. Shapes use the names of :mod:`helpers.shapes`; a head is written
@@ -45,6 +57,15 @@ from helpers.lesson3.checks import (
                                     check_patch_residual_by_layer_pos,
                                     check_run_with_mean_ablation,
                                     check_swap_interventions,
+)
+from helpers.lesson3.checks_paths import (
+                                    check_denoising_effect,
+                                    check_direct_logit_diff,
+                                    check_logit_diff_direction,
+                                    check_noising_effect,
+                                    check_patch_head_at_position,
+                                    check_patch_head_input,
+                                    check_path_patch,
 )
 from helpers.lesson3.graphs import (
                                     FeatureLabels,
@@ -91,6 +112,17 @@ from helpers.lesson3.reference import (
                                     run_with_mean_ablation,
                                     swap_interventions,
 )
+from helpers.lesson3.reference_paths import (
+                                    Component,
+                                    denoising_effect,
+                                    direct_logit_diff,
+                                    logit_diff_direction,
+                                    noising_effect,
+                                    patch_head_at_position,
+                                    patch_head_input,
+                                    path_patch,
+                                    sender_output_change,
+)
 
 __all__ = [
     # prompts
@@ -110,4 +142,9 @@ __all__ = [
     "check_logit_diff", "check_patch_residual_by_layer_pos", "check_patch_head_output", "check_run_with_mean_ablation",
     "check_circuit_faithfulness", "check_attribution_patch_heads", "check_feature_logit_attribution",
     "check_feature_edge", "check_node_influence", "check_swap_interventions",
+    # part three (workbook 3c): references and checks
+    "Component", "patch_head_at_position", "patch_head_input", "sender_output_change", "path_patch",
+    "logit_diff_direction", "direct_logit_diff", "denoising_effect", "noising_effect",
+    "check_patch_head_at_position", "check_patch_head_input", "check_path_patch", "check_logit_diff_direction",
+    "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect",
 ]
