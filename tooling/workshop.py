@@ -162,6 +162,9 @@ def render_lessons(timings: dict | None, root: Path = ROOT) -> str:
 DISCUSSION_MINUTES = 15
 DAY_START, LUNCH_AT, BREAK_EVERY = 9 * 60, 12 * 60, 90       # minutes since midnight; a break after 90 minutes
 ONE_DAY_WORKBOOK = 30                                         # minutes of each workbook done in the room
+# The one day covers the primer and the core of each topic; the second notebooks of lessons 1, 2, 3 and 4
+# (1b, 2b, 3c, 4b: the same techniques taken further) are for a second day or for home.
+ONE_DAY_LESSONS = ("0", "1", "2", "3a", "3b", "4")
 
 
 def _clock(minutes: int) -> str:
@@ -184,7 +187,8 @@ def render_plan(root: Path = ROOT) -> str:
     exercises that fit in :data:`ONE_DAY_WORKBOOK` minutes, :data:`DISCUSSION_MINUTES` of discussion."""
     welcome = "welcome; everyone runs `python3 course.py preflight`, helpers fix the ❌ lines"
     items: list[tuple[str, int]] = [(welcome, 20)]
-    for path in lessons(root):
+    later = [display_number(p) for p in lessons(root) if display_number(p) not in ONE_DAY_LESSONS]
+    for path in [p for p in lessons(root) if display_number(p) in ONE_DAY_LESSONS]:
         title = _short_title(notebook_title(nbformat.read(path, as_version=4), path.stem))
         read = reading.reading(path).minutes
         solved = workbook_of(path, root)
@@ -209,7 +213,8 @@ def render_plan(root: Path = ROOT) -> str:
             clock, since_break = clock + 15, 0
         lines.append(f"| {_clock(clock)} | {what} |")
         clock, since_break = clock + minutes, since_break + minutes
-    lines.append(f"| {_clock(clock)} | close: the rest of the workbooks as homework |")
+    rest = f"; lessons {', '.join(later)} to go further" if later else ""
+    lines.append(f"| {_clock(clock)} | close: the rest of the workbooks as homework{rest} |")
     return "\n".join(lines) + "\n"
 
 
