@@ -3,9 +3,13 @@
     >>> model = load_model("attn-only-2l")     # lesson 1's 2-layer attention-only model
     >>> model = load_model("course-4l")        # lessons 2 to 4
     >>> model = load_model("gpt2-small")       # online only; fails fast and clearly offline
+    >>> model = load_checkpoint(1000)          # attn-only-2l's recipe, re-run, after 1000 training steps
+    >>> checkpoint_steps()                     # the steps shipped under models/attn-only-2l-checkpoints/
 
 The bundled weights are float16 safetensors under ``models/<name>/``, checked against the
-SHA-256 recorded in their ``config.json`` before they are loaded.
+SHA-256 recorded in their ``config.json`` before they are loaded. The training checkpoints are
+stored smaller (:func:`decode_state`: the larger matrices as int8 with a float16 scale per row),
+each checked against the SHA-256 that ``checkpoints.json`` records.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import socket
 import warnings
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -25,6 +30,8 @@ from transformers import AutoTokenizer
 from helpers.fragility import perturb_if_asked
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+CHECKPOINTS_DIR = MODELS_DIR / "attn-only-2l-checkpoints"
+SCALE_SUFFIX = ".int8_scale"      # a tensor stored as int8 has its float16 scale beside it, under name + suffix
 BUNDLED = {
     "attn-only-2l": "2-layer attention-only transformer (lesson 1: induction heads)",
     "course-4l": "4-layer transformer with MLPs (lessons 2 to 4)",
@@ -87,23 +94,81 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", fold_ln: bool = T
     config = json.loads((folder / "config.json").read_text())
     weights = folder / "model.safetensors"
     verify_checksum(weights, config["sha256"])
-    cfg = HookedTransformerConfig(**config["hooked_transformer_config"])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
-        model = HookedTransformer(cfg, tokenizer=load_tokenizer(), move_to_device=False)
-    state = {k: v.to(torch.float32) for k, v in load_file(weights).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(("IGNORE", ".mask"))]
-    if missing or unexpected:
-        raise ValueError(f"{weights} does not match its config: missing {missing}, unexpected {unexpected}.")
-    if fold_ln:
-        model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
-        model.setup()  # re-register the hook points of the LayerNorms that process_weights_ replaced
-    perturb_if_asked(model, tag=name)     # a no-op unless a fragility run asks for it (helpers.fragility)
-    _warn_on_unknown_words(model)
+    model = model_from_state(config["hooked_transformer_config"], load_file(weights), fold_ln=fold_ln,
+                             tag=name, source=str(weights))
     if device != "cpu":
         model = model.to(device)
     return model.eval()
+
+
+def model_from_state(hooked_config: dict[str, Any], state: dict[str, torch.Tensor], fold_ln: bool = True,
+                     tag: str = "", source: str = "the state dict") -> HookedTransformer:
+    """A ``HookedTransformer`` built from a config dict and a state dict, processed as :func:`load_model` does.
+
+    The weights are cast to float32; with ``fold_ln`` the LayerNorms are folded and the writing weights
+    centred; a fragility run (``helpers.fragility``) nudges them under ``tag``; ``to_tokens`` warns on
+    words outside the vocabulary.
+    """
+    cfg = HookedTransformerConfig(**hooked_config)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Dd]eprecat.*")
+        model = HookedTransformer(cfg, tokenizer=load_tokenizer(), move_to_device=False)
+    missing, unexpected = model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+    missing = [k for k in missing if not k.endswith(("IGNORE", ".mask"))]
+    if missing or unexpected:
+        raise ValueError(f"{source} does not match its config: missing {missing}, unexpected {unexpected}.")
+    if fold_ln:
+        model.process_weights_(fold_ln=True, center_writing_weights=True, center_unembed=True)
+        model.setup()  # re-register the hook points of the LayerNorms that process_weights_ replaced
+    perturb_if_asked(model, tag=tag)      # a no-op unless a fragility run asks for it (helpers.fragility)
+    _warn_on_unknown_words(model)
+    return model.eval()
+
+
+def checkpoint_index(folder: Path = CHECKPOINTS_DIR) -> dict[str, Any]:
+    """The record ``checkpoints.json`` of the shipped training checkpoints (steps, files, checksums, curve)."""
+    path = folder / "checkpoints.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing. Restore it with: git checkout -- {folder}")
+    return json.loads(path.read_text())
+
+
+def checkpoint_steps(folder: Path = CHECKPOINTS_DIR) -> list[int]:
+    """The training steps of the shipped checkpoints of ``attn-only-2l``'s recipe, in order."""
+    return sorted(int(step) for step in checkpoint_index(folder)["files"])
+
+
+def load_checkpoint(step: int, fold_ln: bool = True, folder: Path = CHECKPOINTS_DIR) -> HookedTransformer:
+    """``attn-only-2l``'s recipe after ``step`` training steps (a second run, saved as it trained), in eval mode.
+
+    Processed as :func:`load_model` processes the finished model (LayerNorm folded unless ``fold_ln`` is
+    false). The file is checked against the SHA-256 in ``checkpoints.json`` before it is read.
+    """
+    index = checkpoint_index(folder)
+    files = {int(s): entry for s, entry in index["files"].items()}
+    if step not in files:
+        raise ValueError(f"No checkpoint at step {step}. Shipped steps: {sorted(files)} (checkpoint_steps()).")
+    path = folder / files[step]["file"]
+    verify_checksum(path, files[step]["sha256"])
+    return model_from_state(index["hooked_transformer_config"], decode_state(load_file(path)), fold_ln=fold_ln,
+                            tag=f"attn-only-2l-step{step}", source=str(path))
+
+
+def decode_state(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Undo ``scripts/export_checkpoints.py``'s encoding: each int8 tensor times its float16 scale, in float32.
+
+    A tensor ``name`` stored as int8 comes with ``name + SCALE_SUFFIX``, broadcastable to it; every
+    other tensor is returned as float32.
+    """
+    state = {}
+    for name, tensor in stored.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        if tensor.dtype == torch.int8:
+            state[name] = tensor.to(torch.float32) * stored[name + SCALE_SUFFIX].to(torch.float32)
+        else:
+            state[name] = tensor.to(torch.float32)
+    return state
 
 
 def verify_checksum(path: Path, expected_sha256: str) -> None:
