@@ -1,7 +1,9 @@
-"""Lesson 4 (probing: is the information there, and does the model use it?).
+"""Lesson 4 (probing: is the information there, and does the model use it?), and lesson 4b (steering with a
+direction, and finding one without labels).
 
-``notebooks/04_probing.ipynb`` and its workbook ``solutions/04_probing.ipynb`` import this package
-(``from helpers import lesson4``; ``from helpers.lesson4 import check_probe_accuracy``). Its modules:
+``notebooks/04_probing.ipynb``, ``notebooks/04b_steering_and_unsupervised_probes.ipynb`` and their workbooks
+``solutions/04*.ipynb`` import this package (``from helpers import lesson4``;
+``from helpers.lesson4 import check_probe_accuracy``). Its modules:
 
 - :mod:`~helpers.lesson4.data`: the labelled prompt sets of three attributes (:func:`task_data`), the token a
   probe reads, the answer words, and :func:`gather_resid` (``run_with_cache`` with a ``names_filter``);
@@ -13,7 +15,12 @@
   results; the notebook writes the hooks and the ``run_with_hooks`` calls of its interventions itself;
 - :mod:`~helpers.lesson4.plots`: the figures;
 - :mod:`~helpers.lesson4.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson4.cases`
-  and the wrong answers of :mod:`~helpers.lesson4.mistakes`.
+  and the wrong answers of :mod:`~helpers.lesson4.mistakes`;
+- for workbook 4b, :mod:`~helpers.lesson4.reference_steering`, :mod:`~helpers.lesson4.checks_steering`,
+  :mod:`~helpers.lesson4.cases_steering` and :mod:`~helpers.lesson4.mistakes_steering`, the same four roles
+  (``reference`` and ``checks`` import them, so every exercise is one hop from ``reference.<name>``); lesson 4b's
+  own experiments are in :mod:`~helpers.lesson4.steering`, :mod:`~helpers.lesson4.unsupervised` and
+  :mod:`~helpers.lesson4.plots_steering`, which its notebook imports from those modules.
 
 =====  ====================================  ===============================================================
  ex.   reference (``reference.<name>``)      tests of its check (``tests/test_lesson4.py``)
@@ -24,6 +31,14 @@
   4a   ``project_out``                       the same, and ``test_project_out_is_an_idempotent_projection``
   4b   ``logits_without_direction``          the same, and ``test_checks_leave_the_model_without_hooks``
   5    ``false_statement_auroc``             the same
+  6    ``mean_difference_direction``         ``tests/test_lesson4_steering_workbook.py`` (``WRONG_ANSWERS``)
+  7    ``mean_difference_probe_predict``     the same
+  8    ``steering_hook``                     the same, and ``test_steering_hook_edits_only_the_position_asked``
+  9    ``effect_per_unit_norm``              the same
+  10a  ``contrast_pair_differences``         the same
+  10b  ``first_principal_direction``         the same
+  11   ``sign_agnostic_accuracy``            the same
+  12   ``ccs_loss``                          the same
 =====  ====================================  ===============================================================
 
 Every check is ``checks.check_<name>``; the reference and the solved workbook pass it and the generated stub
@@ -35,12 +50,20 @@ from __future__ import annotations
 
 from helpers.lesson4.cases import CHECK_MODEL
 from helpers.lesson4.checks import (
+    check_ccs_loss,
+    check_contrast_pair_differences,
+    check_effect_per_unit_norm,
     check_false_statement_auroc,
+    check_first_principal_direction,
     check_last_token_resid,
     check_logits_without_direction,
+    check_mean_difference_direction,
+    check_mean_difference_probe_predict,
     check_probe_accuracy,
     check_project_out,
     check_selectivity,
+    check_sign_agnostic_accuracy,
+    check_steering_hook,
 )
 from helpers.lesson4.data import (
     SEED,
@@ -95,6 +118,17 @@ from helpers.lesson4.reference import (
     project_out,
     selectivity,
 )
+from helpers.lesson4.reference_steering import (
+    ccs_loss,
+    contrast_pair_differences,
+    effect_per_unit_norm,
+    first_principal_direction,
+    mean_difference_direction,
+    mean_difference_probe_predict,
+    sign_agnostic_accuracy,
+    steering_hook,
+    steering_hook_name,
+)
 
 __all__ = [
     # data and activations
@@ -116,4 +150,10 @@ __all__ = [
     # checks
     "CHECK_MODEL", "check_last_token_resid", "check_probe_accuracy", "check_selectivity", "check_project_out",
     "check_logits_without_direction", "check_false_statement_auroc",
+    # workbook 4b: references and checks
+    "mean_difference_direction", "mean_difference_probe_predict", "steering_hook", "steering_hook_name",
+    "effect_per_unit_norm", "contrast_pair_differences", "first_principal_direction", "sign_agnostic_accuracy",
+    "ccs_loss", "check_mean_difference_direction", "check_mean_difference_probe_predict", "check_steering_hook",
+    "check_effect_per_unit_norm", "check_contrast_pair_differences", "check_first_principal_direction",
+    "check_sign_agnostic_accuracy", "check_ccs_loss",
 ]

@@ -10,6 +10,9 @@
   4b    :func:`logits_without_direction`  the same inside the model, with a hook on ``hook_resid_post``
   5     :func:`false_statement_auroc`  a truth probe as a detector of false statements
 ======  ============================  =================================================================
+
+Workbook 4b's references (exercises 6 to 12) live in :mod:`helpers.lesson4.reference_steering`, imported here so
+that every exercise of lesson 4 has its reference in ``helpers.lesson4.reference``.
 """
 from __future__ import annotations
 
@@ -29,9 +32,22 @@ from transformer_lens import HookedTransformer
 from helpers import corpus
 from helpers.corpus import Example
 from helpers.lesson4.data import SEED, gather_resid
+from helpers.lesson4.reference_steering import (
+    ccs_loss,
+    contrast_pair_differences,
+    effect_per_unit_norm,
+    first_principal_direction,
+    mean_difference_direction,
+    mean_difference_probe_predict,
+    sign_agnostic_accuracy,
+    steering_hook,
+)
 
 __all__ = ["fit_probe", "control_labels", "Selectivity", "last_token_resid", "probe_accuracy", "selectivity",
-           "project_out", "logits_without_direction", "false_statement_auroc"]
+           "project_out", "logits_without_direction", "false_statement_auroc",
+           # workbook 4b (helpers.lesson4.reference_steering)
+           "mean_difference_direction", "mean_difference_probe_predict", "steering_hook", "effect_per_unit_norm",
+           "contrast_pair_differences", "first_principal_direction", "sign_agnostic_accuracy", "ccs_loss"]
 
 Activations = Float[np.ndarray, "example d_model"] | Float[Tensor, "example d_model"]
 
