@@ -113,6 +113,10 @@ def check_eigenvalue_positivity(learner_fn: object) -> CheckResult:
 
 
 # ----------------------------------------------------------------------------- exercise 11
+MASKED_DIAGONAL = ("you masked the diagonal too: a position may attend to itself, so mask only keys after the "
+                   "query (triu with diagonal=1)")
+
+
 @single_threaded
 def check_positional_attention_pattern(learner_fn: object) -> CheckResult:
     """Check exercise 11 on heads of both models and a tiny model, with several LayerNorm scales."""
@@ -130,9 +134,8 @@ def check_positional_attention_pattern(learner_fn: object) -> CheckResult:
                                                      "set the scores above the diagonal to -inf before the softmax"),
         "mask_after": (positional_mistake(mask="after"), "you zeroed the later keys after the softmax, so the rows no "
                                                          "longer sum to 1: set the scores to -inf before it"),
-        "mask_diagonal": (positional_mistake(mask="diagonal"), "you masked the diagonal too: a position may attend "
-                                                               "to itself, so mask only keys after the query "
-                                                               "(triu with diagonal=1)"),
+        "mask_diagonal": (positional_mistake(mask="diagonal"), MASKED_DIAGONAL),
+        "mask_diagonal_finite": (positional_mistake(mask="diagonal", fill=-1e9), MASKED_DIAGONAL),
         "softmax_dim": (positional_mistake(softmax_dim=0), "you took the softmax over the queries (dim=0): each "
                                                            "query's attention over the keys sums to 1, "
                                                            "softmax(dim=-1)"),

@@ -80,10 +80,12 @@ def positivity_mistake(kind: Literal["no_abs", "real_abs", "singular", "modulus"
 # ----------------------------------------------------------------------------- exercise 11
 def positional_mistake(divide: Literal["both", "none", "once"] = "both", scale: bool = True,
                        mask: Literal["before", "none", "after", "diagonal"] = "before", softmax_dim: int = -1,
-                       transposed: bool = False, biases: bool = False
+                       transposed: bool = False, biases: bool = False, fill: float = float("-inf")
                        ) -> Callable[[HookedTransformer, int, int, float], Pattern]:
     """Exercise 11 without ``ln_scale`` or dividing the scores by it once, unscaled, masked wrongly or not at
-    all, normalised over queries, with queries and keys swapped, or with the biases ``b_Q``, ``b_K`` added."""
+    all, normalised over queries, with queries and keys swapped, or with the biases ``b_Q``, ``b_K`` added.
+    ``fill`` is what the masked scores get (-inf, or a large negative number such as -1e9, which differ
+    only where a whole row is masked)."""
     def wrong(model: HookedTransformer, layer: int, head: int, ln_scale: float = 1.0) -> Pattern:
         positions = model.W_pos / ln_scale if divide == "both" else model.W_pos
         w_q, w_k = model.W_Q[layer, head], model.W_K[layer, head]
@@ -97,7 +99,7 @@ def positional_mistake(divide: Literal["both", "none", "once"] = "both", scale: 
             scores = scores / ln_scale
         future = torch.ones_like(scores, dtype=torch.bool).triu(diagonal=0 if mask == "diagonal" else 1)
         if mask in ("before", "diagonal"):
-            scores = scores.masked_fill(future, float("-inf"))
+            scores = scores.masked_fill(future, fill)
         pattern = scores.softmax(dim=softmax_dim)
         return pattern.masked_fill(future, 0.0) if mask == "after" else pattern
     return wrong
