@@ -111,7 +111,7 @@ def effect_cases() -> list[Case]:
     other_tokens = other.to_tokens([e.prompt for e in ioi[:4]])
     other_answers = ioi_answers[:4]
     return [Case((model, ioi_tokens, ioi_answers, 2, 5.0 * io_direction.detach() / io_direction.norm().item(),
-                  (-2.0, 0.0, 1.0, 4.0)), label="6 IOI prompts, before block 2, a direction of length 5"),
+                  (-2.0, 0.0, 4.0)), label="6 IOI prompts, before block 2, a direction of length 5"),
             Case((model, review_tokens, sentiment, 1, 0.3 * torch.randn(model.cfg.d_model, generator=g),
                   (0.0, 3.0, 9.0)), label="4 reviews, before block 1, a random direction"),
             Case((other, other_tokens, other_answers, 1, 2.0 * torch.randn(other.cfg.d_model, generator=g),

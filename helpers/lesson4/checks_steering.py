@@ -165,23 +165,24 @@ def check_steering_hook(learner_fn: object) -> CheckResult:
 @single_threaded
 def check_effect_per_unit_norm(learner_fn: object) -> CheckResult:
     """Exercise 9: the least-squares slope of the mean logit difference against alpha, for a unit direction."""
+    variant = functools.partial(effect_variant, runs={})          # the mistakes share their forward passes
     mistakes = {
-        "unnormalised": (effect_variant("unnormalised"), "the direction kept its length: divide it by its norm "
+        "unnormalised": (variant("unnormalised"), "the direction kept its length: divide it by its norm "
                                                          "first, so that the slope is per unit of norm"),
-        "cross-batch": (effect_variant("cross-batch"), "you indexed the answers across the batch: "
+        "cross-batch": (variant("cross-batch"), "you indexed the answers across the batch: "
                                                        "logits[:, -1][:, answers[:, 0]] is [batch, batch] and mixes "
                                                        "every prompt with every other prompt's answers. Pair rows "
                                                        "with their own answers: last[torch.arange(batch), "
                                                        "answers[:, 0]]"),
-        "reversed": (effect_variant("reversed"), "the sign is flipped: the logit difference is logit(answers[:, 0]) "
+        "reversed": (variant("reversed"), "the sign is flipped: the logit difference is logit(answers[:, 0]) "
                                                  "- logit(answers[:, 1])"),
-        "late-binding": (effect_variant("late-binding"), "every run used the last alpha (late binding): a lambda or "
+        "late-binding": (variant("late-binding"), "every run used the last alpha (late binding): a lambda or "
                                                          "def inside a loop looks its variable up when it runs, not "
                                                          "when it is made. Build each hook with your "
                                                          "steering_hook(unit, alpha), or run it inside the loop"),
-        "endpoints": (effect_variant("endpoints"), "you took the slope from the first and last alpha only: fit a line "
+        "endpoints": (variant("endpoints"), "you took the slope from the first and last alpha only: fit a line "
                                                    "through every point, np.polyfit(alphas, means, 1)[0]"),
-        "last-only": (effect_variant("last-only"), "you added the direction at the last position only: add it at "
+        "last-only": (variant("last-only"), "you added the direction at the last position only: add it at "
                                                    "every position"),
     }
     return check_function(learner_fn, effect_per_unit_norm, cases.effect_cases(), name="effect_per_unit_norm",

@@ -77,8 +77,22 @@ def steered_logits(make_hook: Callable[..., Hook], model: HookedTransformer, tok
 
 
 # ============================================================================ exercise 9
-def effect_variant(slip: EffectSlip) -> Callable[..., float]:
-    """An ``effect_per_unit_norm`` with one slip."""
+def effect_variant(slip: EffectSlip, runs: dict | None = None) -> Callable[..., float]:
+    """An ``effect_per_unit_norm`` with one slip.
+
+    ``runs`` keeps each steered run's last-position logits (per model, tokens, layer, vector, alpha and position)
+    for the other variants: most slips read the same runs differently, so the check's six mistakes cost about
+    three sweeps, not six, and a wrong answer is judged about as fast as a right one.
+    """
+    runs = {} if runs is None else runs
+
+    def last_logits(model, tokens, layer, unit, alpha, pos):
+        key = (id(model), tuple(tokens.flatten().tolist()), layer, tuple(unit.tolist()), alpha, pos)
+        if key not in runs:
+            hook = steering_hook(unit, alpha, pos)
+            runs[key] = model.run_with_hooks(tokens, fwd_hooks=[(steering_hook_name(layer), hook)])[:, -1]
+        return runs[key]
+
     def effect(model: HookedTransformer, tokens: Int[Tensor, "batch pos"], answers: Int[Tensor, "batch 2"],
                layer: int, direction: Float[Tensor, "d_model"], alphas: Sequence[float]) -> float:
         unit = direction if slip == "unnormalised" else direction / direction.norm()
@@ -86,8 +100,7 @@ def effect_variant(slip: EffectSlip) -> Callable[..., float]:
         rows = torch.arange(tokens.shape[0])
         means = []
         for alpha in runs:
-            hook = steering_hook(unit, alpha, -1 if slip == "last-only" else None)
-            last = model.run_with_hooks(tokens, fwd_hooks=[(steering_hook_name(layer), hook)])[:, -1]
+            last = last_logits(model, tokens, layer, unit, alpha, -1 if slip == "last-only" else None)
             if slip == "cross-batch":
                 diff = last[:, answers[:, 0]] - last[:, answers[:, 1]]                   # [batch, batch]
             else:
