@@ -360,5 +360,5 @@ def test_claim_checkpoints_loss_falls_from_above_6_to_under_1(workbook: dict) ->
     tokens = workbook["rep_tokens"]
     assert lesson1.repeated_half_loss(first, tokens) > 6 and lesson1.repeated_half_loss(last, tokens) < 1
     scores = [lesson1.induction_scores(model.run_with_cache(tokens)[1], 2, 25).max().item() for model in (first, last)]
-    assert scores[0] < 0.1 and 0.75 < scores[1] < 0.85
+    assert scores[0] < 0.1 and scores[1] > 0.75
     assert f"{lesson1.repeated_half_loss(workbook['model'], tokens):.2f}" == "0.06"
