@@ -214,6 +214,13 @@ def test_checks_leave_the_learners_random_state_alone() -> None:
     assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)
 
 
+def test_checks_run_on_one_thread_and_restore_the_thread_settings() -> None:
+    threads = torch.get_num_threads()
+    seen = []
+    CHECKS["ccs_loss"](lambda p, q: seen.append(torch.get_num_threads()) or lesson4.ccs_loss(p, q))
+    assert seen and set(seen) == {1} and torch.get_num_threads() == threads
+
+
 def test_steering_hook_edits_only_the_position_asked() -> None:
     resid = torch.zeros(2, 5, 3)
     vector = torch.tensor([1.0, 2.0, 3.0])
