@@ -1,4 +1,4 @@
-"""Workbook 3c (exercises 11 to 17): the checks catch wrong answers, the references agree with the libraries, and
+"""Workbook 3c (exercises 11 to 18): the checks catch wrong answers, the references agree with the libraries, and
 the solved workbook's sentences agree with the model.
 
 - Every check passes the reference and the solved workbook, and rejects the generated stub and the plausible
@@ -30,7 +30,7 @@ from helpers.models import cached_model  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "03c_paths_and_interventions.ipynb"
 EXERCISES = ["patch_head_at_position", "patch_head_input", "path_patch", "logit_diff_direction", "direct_logit_diff",
-             "denoising_effect", "noising_effect"]
+             "denoising_effect", "noising_effect", "swap_carry_length"]
 CHECKS = {name: getattr(lesson3, f"check_{name}") for name in EXERCISES}
 
 test_reference_and_solved_workbook_pass, test_generated_stub_is_rejected = workbook_check_tests(
@@ -283,6 +283,44 @@ def _noise_late_binding_lambda(model, clean_tokens, corrupted_tokens, answer_tok
     return 1 - (patched - corrupted) / (clean - corrupted)
 
 
+# --- exercise 18: swap_carry_length
+def _carry_ignores_the_answer(sides):
+    for i, side in enumerate(sides):
+        if i > 0 and side == "source":
+            return i
+    return len(sides)
+
+
+def _carry_while_target(sides):
+    count = 0
+    for side in sides:
+        if side != "target":
+            break
+        count += 1
+    return count
+
+
+def _carry_none_when_kept(sides):
+    if not sides or sides[0] != "target":
+        return 0
+    for i, side in enumerate(sides):
+        if i > 0 and side == "source":
+            return i
+    return None
+
+
+def _carry_any_other_place_ends(sides):
+    if not sides or sides[0] != "target":
+        return 0
+    return next((i for i, side in enumerate(sides) if i > 0 and side != "target" and side is not None), len(sides))
+
+
+def _carry_counts_the_reverting_word(sides):
+    if not sides or sides[0] != "target":
+        return 0
+    return next((i + 1 for i, side in enumerate(sides) if i > 0 and side == "source"), len(sides))
+
+
 WRONG_ANSWERS = [
     ("patch_head_at_position", _at_all_positions, ["you patched every position", "z[:, pos, head]"]),
     ("patch_head_at_position", _at_every_head, ["every head at that position"]),
@@ -319,6 +357,11 @@ WRONG_ANSWERS = [
     ("noising_effect", _effect("noise", "kept"), ["the share the clean run keeps"]),
     ("noising_effect", _effect("noise", "sign"), ["the sign is flipped"]),
     ("noising_effect", _noise_late_binding_lambda, ["the last head of the list", "late binding"]),
+    ("swap_carry_length", _carry_ignores_the_answer, ["the answer itself is not the target's"]),
+    ("swap_carry_length", _carry_while_target, ["only the unbroken run of target words"]),
+    ("swap_carry_length", _carry_none_when_kept, ["return len(sides), not None"]),
+    ("swap_carry_length", _carry_any_other_place_ends, ["another place does not end the carry"]),
+    ("swap_carry_length", _carry_counts_the_reverting_word, ["one too many"]),
 ]
 
 
@@ -339,7 +382,8 @@ def test_checks_leave_the_models_as_they_were() -> None:
         assert not any(hp.fwd_hooks or hp.bwd_hooks for hp in model.hook_dict.values())
 
 
-@pytest.mark.parametrize("name", [n for n in EXERCISES if n not in ("logit_diff_direction", "direct_logit_diff")])
+@pytest.mark.parametrize("name", [n for n in EXERCISES
+                                  if n not in ("logit_diff_direction", "direct_logit_diff", "swap_carry_length")])
 def test_a_wrong_answer_is_judged_about_as_fast_as_a_right_one(name, capsys) -> None:
     """'A check judges a wrong answer about as fast as a right one' (and none takes more than a few seconds)."""
     check = CHECKS[name]

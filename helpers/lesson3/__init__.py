@@ -13,7 +13,7 @@ package (``from helpers import lesson3``;
 - :mod:`~helpers.lesson3.plots`: the figures (a circuit of heads, a pruned attribution graph);
 - :mod:`~helpers.lesson3.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson3.cases`
   and the wrong answers of :mod:`~helpers.lesson3.mistakes`;
-- workbook 3c's exercises (11 to 17) have their own modules beside them: :mod:`~helpers.lesson3.reference_paths`,
+- workbook 3c's exercises (11 to 18) have their own modules beside them: :mod:`~helpers.lesson3.reference_paths`,
   :mod:`~helpers.lesson3.checks_paths`, :mod:`~helpers.lesson3.cases_paths`, :mod:`~helpers.lesson3.mistakes_paths`
   (``reference`` and ``checks`` name them too).
 
@@ -37,6 +37,7 @@ package (``from helpers import lesson3``;
  15    ``direct_logit_diff``            ``tests/test_lesson3_paths_workbook.py``
  16    ``denoising_effect``             ``tests/test_lesson3_paths_workbook.py``
  17    ``noising_effect``               ``tests/test_lesson3_paths_workbook.py``
+ 18    ``swap_carry_length``            ``tests/test_lesson3_paths_workbook.py``
 =====  ==============================  ==========================================================
 
 Every check is ``checks.check_<name>``. Shapes use the names of :mod:`helpers.shapes`; a head is written
@@ -66,6 +67,7 @@ from helpers.lesson3.checks_paths import (
                                     check_patch_head_at_position,
                                     check_patch_head_input,
                                     check_path_patch,
+                                    check_swap_carry_length,
 )
 from helpers.lesson3.graphs import (
                                     FeatureLabels,
@@ -122,6 +124,7 @@ from helpers.lesson3.reference_paths import (
                                     patch_head_input,
                                     path_patch,
                                     sender_output_change,
+                                    swap_carry_length,
 )
 
 __all__ = [
@@ -144,7 +147,7 @@ __all__ = [
     "check_feature_edge", "check_node_influence", "check_swap_interventions",
     # part three (workbook 3c): references and checks
     "Component", "patch_head_at_position", "patch_head_input", "sender_output_change", "path_patch",
-    "logit_diff_direction", "direct_logit_diff", "denoising_effect", "noising_effect",
+    "logit_diff_direction", "direct_logit_diff", "denoising_effect", "noising_effect", "swap_carry_length",
     "check_patch_head_at_position", "check_patch_head_input", "check_path_patch", "check_logit_diff_direction",
-    "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect",
+    "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect", "check_swap_carry_length",
 ]

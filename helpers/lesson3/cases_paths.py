@@ -16,7 +16,7 @@ from helpers.lesson3.cases import NormalizedMetric, clean_cache, ioi_case, tiny_
 from helpers.models import cached_model, tiny_random_model
 
 __all__ = ["setups", "position_cases", "input_cases", "path_cases", "direction_cases", "direct_cases",
-           "effect_cases"]
+           "effect_cases", "carry_cases"]
 
 Setup = tuple[str, HookedTransformer, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -126,3 +126,20 @@ def effect_cases() -> list[Case]:
         named = ", ".join(f"{layer}.{head}" for layer, head in heads) or "no head"
         cases.append(Case((model, clean, corrupted, answers, heads), label=f"{label}, {named}"))
     return cases
+
+
+def carry_cases() -> list[Case]:
+    """Exercise 18: continuations that revert, carry to the end, wander to other places or to no place, never
+    answer the target, are one word long, or empty."""
+    sides: dict[str, list[str | None]] = {
+        "reverts at word 3": ["target", None, "target", "source", "target"],
+        "carries to the end": ["target", None, "target", None, None, "target"],
+        "another place, then back": ["target", "other place", None, "source", None],
+        "no place after the answer": ["target", None, None, None],
+        "the answer stayed the source's": ["source", "target", "target", None],
+        "the answer is another place": ["other place", "target", "source"],
+        "back at once": ["target", "source", "target"],
+        "one word": ["target"],
+        "nothing generated": [],
+    }
+    return [Case((list(value),), label=label) for label, value in sides.items()]

@@ -329,7 +329,7 @@ def check_swap_interventions(learner_fn: object) -> CheckResult:
                          f"(needed {needed}); {why}. First miss: {first_miss}")
 
 
-# ============================================================================ workbook 3c (exercises 11-17)
+# ============================================================================ workbook 3c (exercises 11-18)
 # Their checks live in checks_paths.py; they are named here too, so that every exercise of the lesson's workbooks
 # has its check in this module (tests/test_exercise_checklist.py looks here).
 from helpers.lesson3.checks_paths import (  # noqa: E402
@@ -340,7 +340,8 @@ from helpers.lesson3.checks_paths import (  # noqa: E402
     check_patch_head_at_position,
     check_patch_head_input,
     check_path_patch,
+    check_swap_carry_length,
 )
 
 __all__ += ["check_patch_head_at_position", "check_patch_head_input", "check_path_patch", "check_logit_diff_direction",
-            "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect"]
+            "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect", "check_swap_carry_length"]

@@ -1,4 +1,4 @@
-"""The checks of workbook 3c's exercises (11 to 17): ``check_<name>(learner_fn)`` prints one line and returns a
+"""The checks of workbook 3c's exercises (11 to 18): ``check_<name>(learner_fn)`` prints one line and returns a
 ``CheckResult``.
 
 Each compares the learner's function with :mod:`helpers.lesson3.reference_paths` on the cases of
@@ -19,6 +19,7 @@ import torch
 from helpers.checks import CheckResult, check_function, report, single_threaded
 from helpers.lesson3 import cases_paths as cases
 from helpers.lesson3.mistakes_paths import (
+    carry_mistake,
     direct_mistake,
     direction_mistake,
     effect_mistake,
@@ -35,11 +36,12 @@ from helpers.lesson3.reference_paths import (
     patch_head_at_position,
     patch_head_input,
     path_patch,
+    swap_carry_length,
 )
 
 __all__ = ["check_patch_head_at_position", "check_patch_head_input", "check_path_patch",
            "check_logit_diff_direction", "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect",
-           "LATE_BINDING"]
+           "check_swap_carry_length", "LATE_BINDING"]
 
 LATE_BINDING = ("a function defined in a loop reads the loop's variables when it runs, after the loop has ended "
                 "(late binding), so every hook saw their last values; freeze them as default arguments, "
@@ -264,3 +266,34 @@ def check_noising_effect(learner_fn: object) -> CheckResult:
                                   hint="cache the corrupted run; run the clean tokens with the heads' hook_z from it; "
                                        "(clean - patched) / (clean - corrupted) of lesson3.logit_diff")
     return _late_binding_named(learner_fn, "noising_effect", check, _effect_mistakes("noise"))
+
+
+# ============================================================================ exercise 18
+CARRY_ALL = ("when no word goes back to the source, the swap carries all the words: return len(sides), not None "
+             "(None is the index of a word that never comes)")
+
+
+def check_swap_carry_length(learner_fn: object) -> CheckResult:
+    """Check exercise 18 on nine continuations: reverting, carrying to the end, wandering, never switched, empty."""
+    name = "swap_carry_length"
+    result, printed = _quiet(lambda: check_function(learner_fn, swap_carry_length, cases.carry_cases(), name=name,
+                                                    known_mistakes={
+        "no_answer_check": (carry_mistake("no_answer_check"), "the swap carries nothing when the answer itself is "
+                            "not the target's (sides[0] != 'target'): return 0 there"),
+        "other_place_ends": (carry_mistake("other_place_ends"), "another place does not end the carry: only a word on "
+                             "the source's side ('source') does"),
+        "target_run": (carry_mistake("target_run"), "you counted only the unbroken run of target words: words that "
+                       "are not places (None) or other places neither end nor break the carry; only a 'source' word "
+                       "ends it"),
+        "inclusive": (carry_mistake("inclusive"), "one too many: the word that goes back to the source is not "
+                      "carried, so stop before it (its index is the count)"),
+    }, hint="0 unless sides[0] == 'target'; else the index of the first 'source' after position 0, or len(sides)"))
+    if "returned None" in result.message and callable(learner_fn):
+        try:                                      # None only where the swap never reverts: not a missing return
+            never_reverts, reverts = learner_fn(["target", None, "target"]), learner_fn(["target", "source"])
+        except Exception:  # noqa: BLE001 - the first message stands
+            never_reverts, reverts = 0, None
+        if never_reverts is None and reverts is not None:
+            return report(False, f"{name}: {CARRY_ALL}")
+    print(printed, end="")
+    return result

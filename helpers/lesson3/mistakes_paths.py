@@ -18,7 +18,7 @@ from transformer_lens.utils import get_act_name
 from helpers.lesson3.reference_paths import answer_logit_diff, logit_diff_direction, sender_output_change
 
 __all__ = ["position_mistake", "input_mistake", "path_mistake", "direction_mistake", "direct_mistake",
-           "effect_mistake", "late_bound_names"]
+           "effect_mistake", "carry_mistake", "late_bound_names"]
 
 
 # ----------------------------------------------------------------------------- exercise 11
@@ -224,6 +224,28 @@ def effect_mistake(direction: Literal["denoise", "noise"], mode: EffectMode):
             return (patched - corrupted) / (clean - corrupted)
         share = change / (clean - corrupted)
         return -share if mode == "sign" else share
+    return wrong
+
+
+# ----------------------------------------------------------------------------- exercise 18
+def carry_mistake(mode: Literal["no_answer_check", "other_place_ends", "target_run", "none_if_kept", "inclusive"]):
+    """Exercise 18 counting on whether or not the answer moved, ending the carry at another place too, counting
+    only the unbroken run of target words, returning ``None`` when the swap never reverts, or counting the
+    reverting word."""
+    def wrong(sides):
+        sides = list(sides)
+        if mode == "target_run":
+            n = 0
+            while n < len(sides) and sides[n] == "target":
+                n += 1
+            return n
+        if mode != "no_answer_check" and (not sides or sides[0] != "target"):
+            return 0
+        ends = ("source", "other place") if mode == "other_place_ends" else ("source",)
+        at = next((i for i, side in enumerate(sides) if i >= 1 and side in ends), None)
+        if at is None:
+            return None if mode == "none_if_kept" else len(sides)
+        return at + 1 if mode == "inclusive" else at
     return wrong
 
 

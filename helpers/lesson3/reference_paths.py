@@ -3,7 +3,7 @@ exercises.
 
 Exercise 11 :func:`patch_head_at_position`, 12 :func:`patch_head_input`, 13 :func:`path_patch`,
 14 :func:`logit_diff_direction`, 15 :func:`direct_logit_diff`, 16 :func:`denoising_effect`,
-17 :func:`noising_effect`.
+17 :func:`noising_effect`, 18 :func:`swap_carry_length`.
 
 Patching follows TransformerLens's convention (``transformer_lens.patching``): a *denoising* patch copies an
 activation of the clean run into the corrupted run, and ``metric`` reads the patched logits. A head is written
@@ -23,9 +23,11 @@ from transformer_lens.utils import get_act_name
 Component = Literal["q", "k", "v"]       # a head's query, key or value input
 PathHead = tuple[int, int]                # (layer, head), as lesson3.Head
 PathMetric = Callable[[Tensor], Tensor]   # logits [batch, pos, d_vocab] -> a scalar tensor
+PlaceSide = Literal["source", "target", "other place"]   # lesson 3c's sides of a generated word (None: no place)
 
 __all__ = ["Component", "patch_head_at_position", "patch_head_input", "sender_output_change", "path_patch",
-           "logit_diff_direction", "direct_logit_diff", "answer_logit_diff", "denoising_effect", "noising_effect"]
+           "logit_diff_direction", "direct_logit_diff", "answer_logit_diff", "denoising_effect", "noising_effect",
+           "PlaceSide", "swap_carry_length"]
 
 
 # ----------------------------------------------------------------------------- exercise 11: one head, one position
@@ -177,3 +179,18 @@ def noising_effect(model: HookedTransformer, clean_tokens: Int[Tensor, "batch po
                                                                                                 answer_tokens)
     patched = answer_logit_diff(_run_with_heads_from(model, clean_tokens, corrupted_cache, heads), answer_tokens)
     return (clean - patched) / (clean - corrupted)
+
+
+# ----------------------------------------------------------------------------- exercise 18: how far a swap carries
+def swap_carry_length(sides: Sequence[PlaceSide | None]) -> int:
+    """How many generated words a city swap carries, from the side of each word the model wrote after it.
+
+    ``sides[0]`` is the answer, the first generated word; each entry is ``"source"`` (the prompt's own city or its
+    country), ``"target"`` (the injected city or its country), ``"other place"`` or ``None`` (not a place). The
+    swap carries 0 words when the answer is not the target's; otherwise it carries every word up to the first one
+    after the answer that goes back to the source's side (that word excluded), or all of them if none does.
+    Words that are not places, or other places, neither end nor break the carry.
+    """
+    if not sides or sides[0] != "target":
+        return 0
+    return next((i for i, side in enumerate(sides) if i > 0 and side == "source"), len(sides))
