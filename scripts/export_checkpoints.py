@@ -97,7 +97,7 @@ def export_checkpoints(snapshots: Path, out: Path, hooked_config: dict, steps: l
     for step in chosen:
         encoded = encode_state(load_file(snapshots / f"step_{step:05d}.safetensors"))
         path = out / f"step_{step:05d}.safetensors"
-        save_file(encoded, path, metadata={"step": str(step), "encoding": "int8-absmax-per-row"})
+        save_file(encoded, path)          # no metadata: safetensors writes its keys in no fixed order
         shipped = scores_row(step, measure_checkpoint(model_from_state(hooked_config, decode_state(encoded))))
         recorded = next(r for r in curve if r["step"] == step)
         moved = max(abs(shipped[k] - recorded[k]) for k in ("repeated_loss", "best_induction", "best_prev_token"))
