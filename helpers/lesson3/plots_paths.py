@@ -4,8 +4,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import torch
 from jaxtyping import Float
 from matplotlib.axes import Axes
+from matplotlib.patches import Patch
 from torch import Tensor
 
 __all__ = ["plot_edge_effects", "plot_head_reads", "plot_both_directions"]
@@ -23,9 +25,8 @@ def plot_edge_effects(effects: Mapping[str, float], drawn: Sequence[str], title:
     ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(xlabel="share of the clean logit difference lost", title=title)
-    ax.bar(0, 0, color="tab:blue", label="drawn in lesson 3a's diagram")
-    ax.bar(0, 0, color="tab:grey", label="not drawn")
-    ax.legend(loc="lower right")
+    ax.legend(handles=[Patch(color="tab:blue", label="drawn in lesson 3a's diagram"),
+                       Patch(color="tab:grey", label="not drawn")], loc="center right")
     return ax
 
 
@@ -33,7 +34,6 @@ def plot_head_reads(rows: Mapping[str, Float[Tensor, "pos"]], tokens: Sequence[s
                     ax: Axes | None = None) -> Axes:
     """One row per patched input of a head (its output, queries, keys, values), one column per position."""
     ax = ax or plt.subplots(figsize=(11, 0.5 * len(rows) + 1.6))[1]
-    import torch
     grid = torch.stack([row.detach().float() for row in rows.values()])       # [row, pos]
     image = ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
     ax.set_yticks(range(len(rows)), list(rows))
