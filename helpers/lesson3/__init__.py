@@ -13,6 +13,10 @@ package (``from helpers import lesson3``;
 - :mod:`~helpers.lesson3.plots`: the figures (a circuit of heads, a pruned attribution graph);
 - :mod:`~helpers.lesson3.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson3.cases`
   and the wrong answers of :mod:`~helpers.lesson3.mistakes`;
+- part three's experiments (lesson 3c; the notebook imports the modules themselves):
+  :mod:`~helpers.lesson3.paths` (the two ends of an edge, for path patching),
+  :mod:`~helpers.lesson3.choice_graph` (attributing a logit difference), :mod:`~helpers.lesson3.swap_generation`
+  (writing on after a feature swap) and :mod:`~helpers.lesson3.plots_paths` (their figures);
 - workbook 3c's exercises (11 to 18) have their own modules beside them: :mod:`~helpers.lesson3.reference_paths`,
   :mod:`~helpers.lesson3.checks_paths`, :mod:`~helpers.lesson3.cases_paths`, :mod:`~helpers.lesson3.mistakes_paths`
   (``reference`` and ``checks`` name them too).
