@@ -1,8 +1,11 @@
 """Lesson 2 (superposition and sparse autoencoders; part A: toy models and SAEs on synthetic data, part B: the
-bundled SAE on the course model, its dashboards, ground-truth labels and steering).
+bundled SAE on the course model, its dashboards, ground-truth labels and steering) and lesson 2b (SAEs in
+practice: ``HookedSAETransformer``, the feature logit lens, TopK and JumpReLU SAEs, dead latents, correlated
+features).
 
-``notebooks/02_superposition_sparse_autoencoders.ipynb`` and its workbook ``solutions/02_*.ipynb`` import this
-package (``from helpers import lesson2``; ``from helpers.lesson2 import check_sae_forward``). Its modules:
+``notebooks/02_superposition_sparse_autoencoders.ipynb``, ``notebooks/02b_saes_in_practice.ipynb`` and their
+workbooks ``solutions/02*_*.ipynb`` import this package (``from helpers import lesson2``;
+``from helpers.lesson2 import check_sae_forward``). Its modules:
 
 - :mod:`~helpers.lesson2.reference`: the reference answer of every exercise (and :func:`feature_label_auroc`);
 - :mod:`~helpers.lesson2.toy_models`: section 1, toy models of superposition trained side by side;
@@ -11,7 +14,10 @@ package (``from helpers import lesson2``; ``from helpers.lesson2 import check_sa
 - :mod:`~helpers.lesson2.steering`: section 8, the steering sweep (the notebook writes the clamp hook itself);
 - :mod:`~helpers.lesson2.plots`: the figures and the feature dashboards;
 - :mod:`~helpers.lesson2.checks`: one ``check_<name>`` per exercise, on the cases of :mod:`~helpers.lesson2.cases`
-  and the wrong answers of :mod:`~helpers.lesson2.mistakes` (which also grades the training loop).
+  and the wrong answers of :mod:`~helpers.lesson2.mistakes` (which also grades the training loop);
+- workbook 2b's exercises: :mod:`~helpers.lesson2.reference_practice` (references),
+  :mod:`~helpers.lesson2.checks_practice` (checks), on the cases of :mod:`~helpers.lesson2.cases_practice` and
+  the wrong answers of :mod:`~helpers.lesson2.mistakes_practice`; ``reference`` and ``checks`` re-export them.
 
 =====  ==================================  ========================================================================
  ex.   reference (``reference.<name>``)    tests of its check (``tests/test_lesson2.py``)
@@ -26,6 +32,20 @@ package (``from helpers import lesson2``; ``from helpers.lesson2 import check_sa
   6a   ``clamp_feature``                   the same, and ``test_clamp_feature_*``
   6b   ``run_with_clamp``                  the same (on the bundled model and SAE)
   7    ``best_matching_label``             the same, and ``test_feature_label_auroc_*``
+=====  ==================================  ========================================================================
+
+Workbook 2b (``solutions/02b_saes_in_practice.ipynb``; wrong answers in ``tests/test_lesson2_practice_workbook.py``):
+
+=====  ==================================  ========================================================================
+ ex.   reference (``reference.<name>``)    what the learner writes by hand
+=====  ==================================  ========================================================================
+  1    ``topk_activation``                 SAELens's ``TopK`` activation
+  2    ``jumprelu``                        the JumpReLU activation (``JumpReLUSAE.encode``)
+  3    ``feature_logit_lens``              ``W_dec[latent] @ W_U``, top tokens
+  4    ``splice_with_error_term``          ``HookedSAETransformer``'s ``use_error_term=True``, as a hook
+  5    ``shrinkage_factor``                least-squares scale of SAE values against true feature values
+  6    ``clamp_with_sae_hook``             steering with a hook on ``hook_sae_acts_post``
+  7    ``correlated_feature_batch``        toy features in correlated / anticorrelated pairs
 =====  ==================================  ========================================================================
 
 Every check is ``checks.check_<name>``; the reference and the solved workbook pass it and the generated stub
@@ -45,6 +65,15 @@ from helpers.lesson2.checks import (
     check_toy_model_forward,
     check_toy_model_loss,
     check_train_sae,
+)
+from helpers.lesson2.checks_practice import (
+    check_clamp_with_sae_hook,
+    check_correlated_feature_batch,
+    check_feature_logit_lens,
+    check_jumprelu,
+    check_shrinkage_factor,
+    check_splice_with_error_term,
+    check_topk_activation,
 )
 from helpers.lesson2.ground_truth import (
     CLEAN_AUROC,
@@ -95,6 +124,17 @@ from helpers.lesson2.reference import (
     toy_model_forward,
     toy_model_loss,
     train_sae,
+)
+from helpers.lesson2.reference_practice import (
+    CorrelationKind,
+    LatentEdit,
+    clamp_with_sae_hook,
+    correlated_feature_batch,
+    feature_logit_lens,
+    jumprelu,
+    shrinkage_factor,
+    splice_with_error_term,
+    topk_activation,
 )
 from helpers.lesson2.steering import (
     PLACE_WORDS,
@@ -147,4 +187,9 @@ __all__ = [
     "check_toy_model_forward", "check_toy_model_loss", "check_sae_forward", "check_sae_loss", "check_l0_norm",
     "check_count_dead_latents", "check_train_sae", "check_clamp_feature", "check_run_with_clamp",
     "check_best_matching_label",
+    # workbook 2b: references and checks
+    "LatentEdit", "CorrelationKind", "topk_activation", "jumprelu", "feature_logit_lens", "splice_with_error_term",
+    "shrinkage_factor", "clamp_with_sae_hook", "correlated_feature_batch", "check_topk_activation", "check_jumprelu",
+    "check_feature_logit_lens", "check_splice_with_error_term", "check_shrinkage_factor", "check_clamp_with_sae_hook",
+    "check_correlated_feature_batch",
 ]
