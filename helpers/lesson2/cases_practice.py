@@ -84,7 +84,7 @@ def scale_edit(factor: float) -> LatentEdit:
 def topk_cases() -> list[Case]:
     """Exercise 1: pre-activations with rows that have fewer than k positive entries, a 3-D batch, k = 1."""
     cases = []
-    for i, (shape, k, shift) in enumerate([((4, 10), 3, 0.0), ((2, 3, 12), 4, -1.0), ((6, 8), 1, 0.0),
+    for i, (shape, k, shift) in enumerate([((8, 10), 3, 0.0), ((2, 3, 12), 4, -1.0), ((6, 8), 1, 0.0),
                                            ((3, 6), 5, -0.8)]):
         x = torch.randn(*shape, generator=gen(800 + i)) + shift
         label = f"[{', '.join(map(str, shape))}] pre-activations, k = {k}" + (", mostly negative" if shift else "")

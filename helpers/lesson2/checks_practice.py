@@ -43,6 +43,8 @@ __all__ = ["check_topk_activation", "check_jumprelu", "check_feature_logit_lens"
 def check_topk_activation(learner_fn: object) -> CheckResult:
     """Exercise 1: the k largest of each row kept (then a ReLU), the rest zero."""
     mistakes = {
+        "relu-first": (lambda x, k: torch.relu(x),
+                       "every positive value was kept: keep only the k largest per row and zero the others"),
         "batch-dim": (lambda x, k: topk_variant(x, k, dim=0),
                       "you took the top k down each column (over the batch): a TopK SAE keeps the k largest latents "
                       "of each example, so take them along the last dimension (dim=-1)"),
@@ -57,8 +59,6 @@ def check_topk_activation(learner_fn: object) -> CheckResult:
         "by-size": (lambda x, k: topk_variant(x, k, by_size=True),
                     "you kept the k largest in absolute value: keep the k largest values (a large negative one is "
                     "not a strongly firing latent)"),
-        "relu-first": (lambda x, k: torch.relu(x),
-                       "every positive value was kept: keep only the k largest per row and zero the others"),
     }
     return check_function(learner_fn, topk_activation, cases.topk_cases(), name="topk_activation",
                           known_mistakes=mistakes, case_first=True,
