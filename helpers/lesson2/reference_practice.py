@@ -83,7 +83,7 @@ def shrinkage_factor(true_values: Float[Tensor, "example feature"], sae_values: 
     where the true value ``t`` and the SAE's value ``a`` are both non-zero; 1 means no shrinkage.
     """
     both = (true_values != 0) & (sae_values != 0)
-    t, a = true_values[both], sae_values[both]
+    t, a = true_values[both].detach(), sae_values[both].detach()
     return float((t * a).sum() / (t * t).sum())
 
 
