@@ -231,7 +231,7 @@ def _other_latents(lesson: dict) -> dict[int, tuple[float, float, float]]:
 
 def test_claim_the_next_five_latents(lesson: dict) -> None:
     others = _other_latents(lesson)
-    assert all(reads >= 0.995 for reads, _, _ in others.values())
+    assert all(reads >= 0.99 for reads, _, _ in others.values())
     slopes = [slope for _, slope, _ in others.values()]
     assert two(min(slopes)) == "0.16" and two(max(slopes)) == "0.24"
     moves_most = max(others, key=lambda k: others[k][1])
@@ -264,10 +264,9 @@ def test_claim_truth_found_without_labels(lesson: dict) -> None:
     pc, ccs, supervised = acc["first principal component"], acc["CCS"], acc["supervised (logistic regression)"]
     for values in (pc, ccs, supervised):
         assert values[:2].max() < 0.7                                   # after blocks 0 and 1: near chance
-    assert [three(v) for v in pc[2:]] == ["0.990", "1.000"]
-    assert [three(v) for v in supervised[2:]] == ["0.990", "0.995"]
+    assert pc[2:].min() > 0.98 and supervised[2:].min() > 0.98       # "more than 0.98", 200 pairs: up to 3 missed
     assert ccs[2:].min() > 0.95
     assert [two(v) for v in lesson["explained"][2:]] == ["0.78", "0.88"]
-    assert three(lesson["single"]) == "0.977" and three(lesson["supervised"]) == "0.923"
+    assert 0.97 < lesson["single"] < 0.99 and three(lesson["supervised"]) == "0.923"     # "about 0.98"
     assert two(lesson["agree"]) == "1.00"
     assert two(abs(float(lesson["pc"] @ lesson["truth_directions"]["logistic regression"]))) == "0.54"
