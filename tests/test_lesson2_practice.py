@@ -45,16 +45,14 @@ def test_matched_latents_and_a_perfect_sae_has_no_shrinkage() -> None:
     assert architectures.matched_latents(directions, decoder) == ([0, 1, 2, 3], [1, 3, 0, 2])
     true = torch.rand(200, 4) * (torch.rand(200, 4) < 0.5)
 
-    class Perfect:
-        W_dec = torch.eye(4)
+    from sae_lens import StandardSAE, StandardSAEConfig
 
-        def encode(self, x):
-            return x
-
-        def decode(self, z):
-            return z
-
-    result = architectures.evaluate_architecture(Perfect(), true, true, directions)  # type: ignore[arg-type]
+    perfect = StandardSAE(StandardSAEConfig(d_in=4, d_sae=4))     # encoder and decoder the identity: no shrinkage
+    with torch.no_grad():
+        for name, value in [("W_enc", torch.eye(4)), ("W_dec", torch.eye(4)), ("b_enc", torch.zeros(4)),
+                            ("b_dec", torch.zeros(4))]:
+            getattr(perfect, name).copy_(value)
+    result = architectures.evaluate_architecture(perfect, true, true, directions)
     assert result.shrinkage == pytest.approx(1.0) and result.recovered == 4 and result.mse == pytest.approx(0.0)
 
 
