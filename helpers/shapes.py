@@ -32,6 +32,7 @@ name               what it counts
 ``label``          the classes a probe or a latent's score is measured against
 ``direction``      directions removed or compared (INLP's rank, a set of probe directions)
 ``node``           nodes of a circuit-tracer attribution graph (features, error nodes, tokens, logits)
+``pair``           pairs of features that fire together or apart (lesson 2b's correlated toy models)
 =================  =====================================================================================
 
 A dimension whose size is fixed by the data rather than by the model (``example``, ``label``) is named all
@@ -43,6 +44,6 @@ from __future__ import annotations
 
 DIMENSIONS: tuple[str, ...] = ("batch", "pos", "query_pos", "key_pos", "layer", "head_index", "d_model", "d_head",
                                "d_mlp", "d_vocab", "d_sae", "feature", "d_hidden", "instance", "example", "label",
-                               "direction", "node")
+                               "direction", "node", "pair")
 
 __all__ = ["DIMENSIONS"]
