@@ -139,3 +139,16 @@ def assert_rejected(result, name: str, parts: list[str], printed: str, *, only_l
     assert "Traceback" not in printed
     if only_line:
         assert printed.strip() == result.message
+
+
+def assert_random_state_untouched(run: Callable[[], object]) -> None:
+    """``run()`` (a batch of checks) leaves torch's and numpy's global random streams where it found them."""
+    import numpy as np
+
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    run()
+    assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)

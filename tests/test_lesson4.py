@@ -21,7 +21,14 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from notebook_cells import assert_rejected, code_cells, run_lesson, workbook_check_tests, wrong_answer_ids  # noqa: E402
+from notebook_cells import (  # noqa: E402
+    assert_random_state_untouched,
+    assert_rejected,
+    code_cells,
+    run_lesson,
+    workbook_check_tests,
+    wrong_answer_ids,
+)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
@@ -183,14 +190,7 @@ def test_wrong_answer_is_rejected_with_its_message(name: str, learner, expected:
 
 
 def test_checks_leave_the_learners_random_state_alone() -> None:
-    torch.manual_seed(123)
-    np.random.seed(123)
-    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
-    torch.manual_seed(123)
-    np.random.seed(123)
-    for name in EXERCISES:
-        CHECKS[name](getattr(lesson4, name))
-    assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)
+    assert_random_state_untouched(lambda: [CHECKS[name](getattr(lesson4, name)) for name in EXERCISES])
 
 
 def test_checks_run_on_one_thread_and_restore_the_thread_settings() -> None:
