@@ -60,6 +60,18 @@ def _lesson(path: Path) -> int:
     return int(path.name[:2])
 
 
+def _found_in(package: str, kind: str, name: str):
+    """``name`` as defined in one of ``package``'s ``<kind>.py`` or ``<kind>_<topic>.py`` modules (a lesson's
+    second workbook keeps its references and checks in ``reference_<topic>.py`` / ``checks_<topic>.py``)."""
+    folder = ROOT / Path(*package.split("."))
+    for module_path in sorted(folder.glob(f"{kind}*.py")):
+        if module_path.stem == kind or module_path.stem.startswith(f"{kind}_"):
+            found = getattr(importlib.import_module(f"{package}.{module_path.stem}"), name, None)
+            if found is not None:
+                return found
+    return None
+
+
 def _wrong_answers(lesson: int) -> list[tuple]:
     rows = []
     for test_file in sorted((ROOT / "tests").glob(f"test_lesson{lesson}*.py")):
@@ -79,12 +91,13 @@ def test_every_workbook_has_exercises() -> None:
 def test_exercise_has_its_reference_check_wrong_answers_and_stub(path: Path, name: str, cell_id: str) -> None:
     lesson = _lesson(path)
     package = f"helpers.lesson{lesson}"
-    reference = importlib.import_module(f"{package}.reference")
-    checks = importlib.import_module(f"{package}.checks")
-    assert callable(getattr(reference, name, None)), f"{package}.reference has no reference answer {name!r}"
-    check = getattr(checks, f"check_{name}", None)
-    assert callable(check), f"{package}.checks has no check_{name}"
+    reference = _found_in(package, "reference", name)
+    assert callable(reference), f"{package}.reference*.py has no reference answer {name!r}"
+    check = _found_in(package, "checks", f"check_{name}")
+    assert callable(check), f"{package}.checks*.py has no check_{name}"
     assert check.__module__.startswith(package), f"check_{name} lives in {check.__module__}, not in {package}"
+    assert getattr(importlib.import_module(package), f"check_{name}", None) is check, \
+        f"{package}/__init__.py does not re-export check_{name}"
 
     wrong = [row for row in _wrong_answers(lesson) if row[0] == name]
     assert len(wrong) >= MIN_WRONG_ANSWERS, (

@@ -50,38 +50,42 @@ from __future__ import annotations
 from helpers.lesson1.analysis import CAT_PROMPT, IOI_PROMPT, Head, best_head, heads_above, load_lesson_model
 from helpers.lesson1.checks import (
     check_ablation_loss_increase,
-    check_composition_scores,
-    check_detection_score,
-    check_diagonal_top1_share,
-    check_eigenvalue_positivity,
-    check_full_ov_circuit,
     check_head_logit_attribution,
     check_induction_scores,
     check_induction_targets,
     check_k_composition_score,
     check_model,
-    check_positional_attention_pattern,
     check_previous_token_scores,
     check_rebuild_residual_stream,
+)
+from helpers.lesson1.checks_weights import (
+    check_composition_scores,
+    check_detection_score,
+    check_diagonal_top1_share,
+    check_eigenvalue_positivity,
+    check_full_ov_circuit,
+    check_positional_attention_pattern,
     check_repeated_half_loss,
 )
 from helpers.lesson1.reference import (
     ablation_loss_increase,
+    head_logit_attribution,
+    induction_scores,
+    induction_targets,
+    k_composition_score,
+    previous_token_scores,
+    rebuild_residual_stream,
+    second_half_loss,
+    zero_heads_hooks,
+)
+from helpers.lesson1.reference_weights import (
     composition_scores,
     detection_score,
     diagonal_top1_share,
     eigenvalue_positivity,
     full_ov_circuit,
-    head_logit_attribution,
-    induction_scores,
-    induction_targets,
-    k_composition_score,
     positional_attention_pattern,
-    previous_token_scores,
-    rebuild_residual_stream,
     repeated_half_loss,
-    second_half_loss,
-    zero_heads_hooks,
 )
 
 __all__ = [

@@ -176,21 +176,3 @@ def check_induction_targets(learner_fn: object) -> CheckResult:
         "missing_zero": (targets_mistake(missing=0), "where the token did not occur before q you wrote 0, which "
                                                      "is a real position (BOS): write -1 there"),
     }, hint="walk left to right, remembering the last position where each token was seen")
-
-
-# ============================================================================ workbook 1b (circuits in the weights)
-# Its checks live in helpers/lesson1/checks_weights.py; re-exported here, where every exercise's check is
-# looked up (tests/test_exercise_checklist.py: helpers.lessonN.checks.check_<name>).
-from helpers.lesson1.checks_weights import (  # noqa: E402
-    check_composition_scores,
-    check_detection_score,
-    check_diagonal_top1_share,
-    check_eigenvalue_positivity,
-    check_full_ov_circuit,
-    check_positional_attention_pattern,
-    check_repeated_half_loss,
-)
-
-__all__ += ["check_full_ov_circuit", "check_diagonal_top1_share", "check_eigenvalue_positivity",
-            "check_positional_attention_pattern", "check_composition_scores", "check_detection_score",
-            "check_repeated_half_loss"]

@@ -146,20 +146,3 @@ def induction_targets(tokens: Int[Tensor, "pos"]) -> Int[Tensor, "pos"]:
         targets.append(last_seen[token] + 1 if token in last_seen else -1)
         last_seen[token] = q
     return torch.tensor(targets, dtype=torch.long)
-
-
-# ============================================================================ workbook 1b (circuits in the weights)
-# Its references live in helpers/lesson1/reference_weights.py; re-exported here, where every exercise's
-# reference is looked up (tests/test_exercise_checklist.py: helpers.lessonN.reference.<name>).
-from helpers.lesson1.reference_weights import (  # noqa: E402
-    composition_scores,
-    detection_score,
-    diagonal_top1_share,
-    eigenvalue_positivity,
-    full_ov_circuit,
-    positional_attention_pattern,
-    repeated_half_loss,
-)
-
-__all__ += ["full_ov_circuit", "diagonal_top1_share", "eigenvalue_positivity", "positional_attention_pattern",
-            "composition_scores", "detection_score", "repeated_half_loss"]

@@ -334,20 +334,3 @@ def check_best_matching_label(learner_fn: object) -> CheckResult:
                           hint="for one feature and one label: pos = acts[labels[:, j], f], "
                                "neg = acts[~labels[:, j], f]; "
                                "AUROC = mean of (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])")
-
-
-# ============================================================================ workbook 2b (SAEs in practice)
-# Its checks live in helpers/lesson2/checks_practice.py; re-exported here, where every exercise's check is
-# looked up (tests/test_exercise_checklist.py: helpers.lessonN.checks.check_<name>).
-from helpers.lesson2.checks_practice import (  # noqa: E402
-    check_clamp_with_sae_hook,
-    check_correlated_feature_batch,
-    check_feature_logit_lens,
-    check_jumprelu,
-    check_shrinkage_factor,
-    check_splice_with_error_term,
-    check_topk_activation,
-)
-
-__all__ += ["check_topk_activation", "check_jumprelu", "check_feature_logit_lens", "check_splice_with_error_term",
-            "check_shrinkage_factor", "check_clamp_with_sae_hook", "check_correlated_feature_batch"]

@@ -184,20 +184,3 @@ def best_matching_label(feature_acts: Float[Tensor, "example feature"], labels: 
     """Exercise 7. For each feature, the label with the highest AUROC and that AUROC: ``(best_label, best_auroc)``."""
     best, index = feature_label_auroc(feature_acts, labels).max(-1)
     return index, best
-
-
-# ============================================================================ workbook 2b (SAEs in practice)
-# Its references live in helpers/lesson2/reference_practice.py; re-exported here, where every exercise's
-# reference is looked up (tests/test_exercise_checklist.py: helpers.lessonN.reference.<name>).
-from helpers.lesson2.reference_practice import (  # noqa: E402
-    clamp_with_sae_hook,
-    correlated_feature_batch,
-    feature_logit_lens,
-    jumprelu,
-    shrinkage_factor,
-    splice_with_error_term,
-    topk_activation,
-)
-
-__all__ += ["topk_activation", "jumprelu", "feature_logit_lens", "splice_with_error_term", "shrinkage_factor",
-            "clamp_with_sae_hook", "correlated_feature_batch"]

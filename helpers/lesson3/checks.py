@@ -327,21 +327,3 @@ def check_swap_interventions(learner_fn: object) -> CheckResult:
                "city's features at the last position, at 20 times their typical activation (labels.score)")
     return report(False, f"{name}: the answer became the injected city on only {hits}/{len(pairs)} landmarks "
                          f"(needed {needed}); {why}. First miss: {first_miss}")
-
-
-# ============================================================================ workbook 3c (exercises 11-18)
-# Their checks live in checks_paths.py; they are named here too, so that every exercise of the lesson's workbooks
-# has its check in this module (tests/test_exercise_checklist.py looks here).
-from helpers.lesson3.checks_paths import (  # noqa: E402
-    check_denoising_effect,
-    check_direct_logit_diff,
-    check_logit_diff_direction,
-    check_noising_effect,
-    check_patch_head_at_position,
-    check_patch_head_input,
-    check_path_patch,
-    check_swap_carry_length,
-)
-
-__all__ += ["check_patch_head_at_position", "check_patch_head_input", "check_path_patch", "check_logit_diff_direction",
-            "check_direct_logit_diff", "check_denoising_effect", "check_noising_effect", "check_swap_carry_length"]

@@ -241,21 +241,3 @@ def swap_interventions(labels: FeatureLabels, activations: Float[Tensor, "layer 
     on = [(layer, last, feature, strength * labels.score[layer, feature].item())
           for layer, feature in city_features(labels, target_city)]
     return off + on
-
-
-# ----------------------------------------------------------------------------- workbook 3c (exercises 11-18)
-# Their references live in reference_paths.py; they are named here too, so that every exercise of the lesson's
-# workbooks has its reference in this module (tests/test_exercise_checklist.py looks here).
-from helpers.lesson3.reference_paths import (  # noqa: E402
-    denoising_effect,
-    direct_logit_diff,
-    logit_diff_direction,
-    noising_effect,
-    patch_head_at_position,
-    patch_head_input,
-    path_patch,
-    swap_carry_length,
-)
-
-__all__ += ["patch_head_at_position", "patch_head_input", "path_patch", "logit_diff_direction", "direct_logit_diff",
-            "denoising_effect", "noising_effect", "swap_carry_length"]

@@ -50,18 +50,20 @@ from __future__ import annotations
 
 from helpers.lesson4.cases import CHECK_MODEL
 from helpers.lesson4.checks import (
-    check_ccs_loss,
-    check_contrast_pair_differences,
-    check_effect_per_unit_norm,
     check_false_statement_auroc,
-    check_first_principal_direction,
     check_last_token_resid,
     check_logits_without_direction,
-    check_mean_difference_direction,
-    check_mean_difference_probe_predict,
     check_probe_accuracy,
     check_project_out,
     check_selectivity,
+)
+from helpers.lesson4.checks_steering import (
+    check_ccs_loss,
+    check_contrast_pair_differences,
+    check_effect_per_unit_norm,
+    check_first_principal_direction,
+    check_mean_difference_direction,
+    check_mean_difference_probe_predict,
     check_sign_agnostic_accuracy,
     check_steering_hook,
 )

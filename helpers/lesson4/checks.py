@@ -16,16 +16,6 @@ from sklearn.metrics import roc_auc_score
 
 from helpers.checks import CheckResult, check_function, single_threaded
 from helpers.lesson4 import cases
-from helpers.lesson4.checks_steering import (
-    check_ccs_loss,
-    check_contrast_pair_differences,
-    check_effect_per_unit_norm,
-    check_first_principal_direction,
-    check_mean_difference_direction,
-    check_mean_difference_probe_predict,
-    check_sign_agnostic_accuracy,
-    check_steering_hook,
-)
 from helpers.lesson4.mistakes import edited_logits, resid_variant, selectivity_variant
 from helpers.lesson4.reference import (
     false_statement_auroc,
@@ -38,11 +28,7 @@ from helpers.lesson4.reference import (
 )
 
 __all__ = ["check_last_token_resid", "check_probe_accuracy", "check_selectivity", "check_project_out",
-           "check_logits_without_direction", "check_false_statement_auroc",
-           # workbook 4b (helpers.lesson4.checks_steering)
-           "check_mean_difference_direction", "check_mean_difference_probe_predict", "check_steering_hook",
-           "check_effect_per_unit_norm", "check_contrast_pair_differences", "check_first_principal_direction",
-           "check_sign_agnostic_accuracy", "check_ccs_loss"]
+           "check_logits_without_direction", "check_false_statement_auroc"]
 
 
 @single_threaded

@@ -32,22 +32,9 @@ from transformer_lens import HookedTransformer
 from helpers import corpus
 from helpers.corpus import Example
 from helpers.lesson4.data import SEED, gather_resid
-from helpers.lesson4.reference_steering import (
-    ccs_loss,
-    contrast_pair_differences,
-    effect_per_unit_norm,
-    first_principal_direction,
-    mean_difference_direction,
-    mean_difference_probe_predict,
-    sign_agnostic_accuracy,
-    steering_hook,
-)
 
 __all__ = ["fit_probe", "control_labels", "Selectivity", "last_token_resid", "probe_accuracy", "selectivity",
-           "project_out", "logits_without_direction", "false_statement_auroc",
-           # workbook 4b (helpers.lesson4.reference_steering)
-           "mean_difference_direction", "mean_difference_probe_predict", "steering_hook", "effect_per_unit_norm",
-           "contrast_pair_differences", "first_principal_direction", "sign_agnostic_accuracy", "ccs_loss"]
+           "project_out", "logits_without_direction", "false_statement_auroc"]
 
 Activations = Float[np.ndarray, "example d_model"] | Float[Tensor, "example d_model"]
 
