@@ -27,6 +27,7 @@ from helpers.lesson1.training import phase_change_step, training_curve  # noqa: 
 from helpers.lesson1.weights import (  # noqa: E402
     copying_scores,
     effective_embedding,
+    position_only_pattern,
     random_composition_baseline,
     random_ov_circuit,
     repeated_random_words,
@@ -82,6 +83,16 @@ def test_self_attention_share_reads_the_diagonal_without_bos() -> None:
     pattern = torch.eye(5).expand(2, 3, 5, 5).clone()
     pattern[..., 0, 0] = 0.0                         # BOS is left out, so this changes nothing
     assert torch.allclose(self_attention_share(pattern), torch.ones(3))
+
+
+def test_position_only_pattern_is_workbook_exercise_11s_reference() -> None:
+    from helpers.lesson1.reference_weights import positional_attention_pattern
+    model = cached_model("attn-only-2l")
+    for layer, head, ln_scale in [(0, 5, 1.0), (0, 5, 0.14), (1, 3, 0.5)]:
+        pattern = position_only_pattern(model, layer, head, ln_scale)
+        assert pattern.shape == (model.cfg.n_ctx, model.cfg.n_ctx)
+        assert torch.allclose(pattern, positional_attention_pattern(model, layer, head, ln_scale), atol=1e-5)
+        assert torch.allclose(pattern.sum(-1), torch.ones(model.cfg.n_ctx)) and pattern.triu(1).eq(0).all()
 
 
 def test_random_composition_baseline_is_lesson_1s() -> None:
@@ -185,6 +196,7 @@ def lesson() -> dict:
 
 def test_claim_the_lesson_reads_lesson_1s_heads(lesson: dict) -> None:
     assert lesson["IND"] == Head(1, 1) and lesson["PREV"] == Head(0, 5)
+    assert round(lesson["induction"][lesson["IND"]].item(), 2) == 0.98           # self-test 3
     assert round(lesson["prev_token"][lesson["PREV"]].item(), 2) == 0.83
 
 
@@ -197,6 +209,8 @@ def test_claim_induction_heads_ov_circuits_lean_to_copying_and_the_previous_toke
     assert copying[0, 1].max() < 0.02
     chance = 1 / lesson["cfg"].d_vocab
     assert 20 * chance < copying[0, 1].min() and copying[0, 1].max() < 75 * chance
+    times_chance = copying[0, 1] * lesson["cfg"].d_vocab                          # "about 20 to 70 times chance"
+    assert round(times_chance.min().item(), -1) == 20 and round(times_chance.max().item(), -1) == 70
     assert random_copying[:, 0].max() < 5 * chance
 
 
@@ -204,6 +218,7 @@ def test_claim_with_block_0s_self_attending_heads_the_team_copies_almost_every_t
     share = lesson["self_share"]
     assert [round(share[h].item(), 2) for h in (0, 7)] == [0.84, 0.95]
     assert 0.5 < share[2] < 0.55 and 0.6 < share[3] < 0.65 and share[[1, 4, 5, 6]].max() < 0.3
+    assert torch.allclose(lesson["team_ov"].AB, lesson["head_sum"], atol=1e-5)  # [A1 ... A8][B1; ...; B8] = sum of AhBh
     assert lesson["team_raw"].top1_share < 0.2
     assert lesson["team_eff"].top1_share > 0.99
     single = lesson["single_eff"]
@@ -228,7 +243,7 @@ def test_claim_composition_scores_k_singles_out_previous_token_heads_v_barely_sh
     assert rows["K"].argsort(descending=True)[:3].tolist() == [5, 4, 6]
     assert [round(rows["K"][h].item(), 2) for h in (5, 4, 6)] == [0.16, 0.15, 0.13]
     assert rows["Q"].argsort(descending=True)[:3].tolist() == [7, 0, 2] and round(rows["Q"][7].item(), 2) == 0.11
-    assert rows["Q"][[0, 2]].max() > high
+    assert (rows["Q"][[0, 2]] > high).all()                        # 0.0 and 0.2 each above the random line
     assert rows["V"].max() < 0.10 and round(rows["V"][7].item(), 3) == 0.091 and rows["V"][7] < high
 
 
@@ -240,6 +255,8 @@ def test_claim_detect_head_is_our_score_times_the_share_of_positions_with_a_targ
     assert lesson["best_head"](ours["induction_head"])[0] == lesson["best_head"](theirs["induction_head"])[0] == 1
     assert theirs["duplicate_token_head"].max() < 0.01
     assert lesson["abs_scores"].max() < 0.5
+    assert round(theirs["induction_head"][lesson["IND"]].item(), 2) == 0.48     # self-test 3
+    assert round(theirs["induction_head"].max().item(), 2) == 0.48
     assert torch.allclose(lesson["list_scores"], theirs["induction_head"])    # a list drops error_measure
 
 

@@ -8,6 +8,8 @@ score and compare what it builds:
 - :func:`random_ov_circuit`: the same circuit with a random head in place of a trained one (the baseline);
 - :func:`self_attention_share` and :func:`effective_embedding`: what block 0 adds to a token's own position,
   which is part of what the layer-1 heads read and copy;
+- :func:`position_only_pattern`: where a head would look if its input were the positions alone (the lesson's
+  section 2; workbook exercise 11 asks the learner to write it, so the lesson imports it without showing it);
 - :func:`random_composition_baseline`: composition scores of random heads of a model's shape (lesson 1's baseline);
 - :func:`repeated_random_words`: repeated random words as text that tokenizes back to the same tokens, for
   ``detect_head`` (which takes strings).
@@ -22,7 +24,7 @@ from torch import Tensor
 from transformer_lens import FactoredMatrix, HookedTransformer, utils
 
 __all__ = ["CopyingScores", "copying_scores", "random_ov_circuit", "self_attention_share", "effective_embedding",
-           "random_composition_baseline", "RepeatedWords", "repeated_random_words"]
+           "position_only_pattern", "random_composition_baseline", "RepeatedWords", "repeated_random_words"]
 
 
 class CopyingScores(NamedTuple):
@@ -73,6 +75,19 @@ def effective_embedding(model: HookedTransformer,
     """
     added = sum(float(share[h]) * (model.W_E @ model.OV[0, h]).AB for h in range(model.cfg.n_heads))
     return model.W_E + added
+
+
+def position_only_pattern(model: HookedTransformer, layer: int, head: int,
+                          ln_scale: float = 1.0) -> Float[Tensor, "query_pos key_pos"]:
+    """Head ``layer.head``'s attention pattern from the positional embeddings alone (weights only, no biases).
+
+    With ``P = W_pos / ln_scale``: ``P W_QK P^T / sqrt(d_head)``, later keys masked, softmax over the keys.
+    Built from the factored ``model.QK``; the same numbers as workbook exercise 11's reference.
+    """
+    positions = model.W_pos / ln_scale                                            # [n_ctx, d_model]
+    scores = (positions @ model.QK[layer, head] @ positions.T).AB / model.cfg.d_head ** 0.5   # [query_pos, key_pos]
+    future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
 
 
 def random_composition_baseline(model: HookedTransformer, n: int = 200, seed: int = 0) -> Float[Tensor, "batch"]:
