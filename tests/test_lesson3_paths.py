@@ -184,7 +184,9 @@ def test_claim_the_choice_graph(lesson) -> None:
     labels = lesson["labels"]
     names = [labels(f.layer, f.feature) for f in for_mary]
     assert not any("Mary" in name or "John" in name for name in names)
-    assert sum(name == "IO name: (any)" for name in names) >= 4
+    assert sum(name == "IO name: (any)" for name in names) == 6               # "Six of the ten ... IO name: (any)"
+    others = [name for name in names if name != "IO name: (any)"]
+    assert sorted(others) == ["IO name: Jane", "IO name: Rachel", "IO name: Rachel", "city: Granada"]
     checks = {name: (round(p, 2), round(m, 2)) for name, (p, m) in lesson["off_checks"].items()}
     assert checks == {"10 for Mary": (-1.41, -3.88), "10 for John": (0.91, 0.64)}
     assert lesson["off_top"] == {"10 for Mary": " Mary", "10 for John": " Mary"}     # "Mary stays the answer"
@@ -204,6 +206,10 @@ def test_claim_swaps_on_generation(lesson) -> None:
                                "every word the target": 12}}
     assert {c.reverts_at for c in swapped} == {None, 5}                     # "each time five words after the answer"
     assert [c.target for c in swapped if c.later("target")] == ["Athens"]
+    quoted = {c.landmark: "".join(c.words).strip() for c in swapped}         # the two continuations the text quotes
+    assert [c.landmark for c in swapped[:4]] == ["the Eiffel Tower", "the Pantheon", "Tower Bridge", "Red Square"]
+    assert quoted["the Pantheon"] == "Moscow. This city of Rome is"          # among the four the cell prints
+    assert quoted["Tower Bridge"] == "Athens. This statement is Greece."
 
 
 def test_claim_noising_and_denoising(lesson) -> None:
