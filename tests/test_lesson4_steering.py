@@ -46,7 +46,7 @@ def three(x: float) -> str:
 
 
 # ============================================================================ part 1: the helpers
-@pytest.mark.parametrize("layer", [1, 2, 3])
+@pytest.mark.parametrize("layer", [0, 1, 2, 3])
 def test_steered_margins_match_a_hook_passed_to_run_with_hooks(layer: int) -> None:
     model = cached_model("course-4l")
     data = lesson4.task_data("sentiment", "test", 6, model.tokenizer, seed=5)
@@ -60,6 +60,14 @@ def test_steered_margins_match_a_hook_passed_to_run_with_hooks(layer: int) -> No
         expected = logits[:, ids[0]] - logits[:, ids[1]]
         cached = steering.resid_at(model, data.prompts, data.positions, layer)
         assert torch.allclose(steering.steered_margins(model, cached, ids, added), expected, atol=1e-4)
+
+
+def test_steered_margins_refuse_a_stream_after_the_last_block() -> None:
+    model = cached_model("course-4l")
+    data = lesson4.task_data("sentiment", "test", 2, model.tokenizer, seed=5)
+    cached = steering.resid_at(model, data.prompts, data.positions, model.cfg.n_layers)
+    with pytest.raises(ValueError, match="no block"):
+        steering.steered_margins(model, cached, lesson4.answer_ids(model, " positive", " negative"))
 
 
 def test_slope_per_unit_norm_is_the_slope_of_a_line_through_the_origin() -> None:
@@ -150,7 +158,7 @@ def test_the_steering_hook_is_written_in_the_lessons_cells() -> None:
     source = "\n".join(cells)
     for call in ["def add_vector(vector, c):", "return resid + c * vector",
                  "model.run_with_hooks(tokens, fwd_hooks=[(HOOK, add_vector(mean_difference[LAYER], c))])",
-                 "sae.encode(X_train)", "sae.W_dec[best]", "PCA(n_components=3).fit(diffs.numpy())"]:
+                 "sae.encode(X_train)", "sae.W_dec[best]", "PCA(n_components=1).fit(diffs.numpy())"]:
         assert call in source, call
     first_use = next(i for i, c in enumerate(cells) if "steering.steered_margins(" in c)
     assert "show_code(steering.steered_margins)" in cells[first_use - 1]

@@ -179,7 +179,7 @@ WRONG_ANSWERS = [
     ("effect_per_unit_norm", _effect_learner("endpoints"), ["first and last alpha only"]),
     ("contrast_pair_differences", lambda a, b: a - b, ["not centred"]),
     ("contrast_pair_differences", lambda a, b: (b - b.mean(0)) - (a - a.mean(0)), ["sign is flipped"]),
-    ("contrast_pair_differences", lambda a, b: (a - a.mean(0)) - b, ["centred only acts_true"]),
+    ("contrast_pair_differences", lambda a, b: (a - a.mean(0)) - b, ["centred only acts_first"]),
     ("contrast_pair_differences", lambda a, b: (a - a.mean(-1, keepdim=True)) - (b - b.mean(-1, keepdim=True)),
      ["its own d_model numbers"]),
     ("first_principal_direction", _principal_learner("uncentred"), ["not centred"]),

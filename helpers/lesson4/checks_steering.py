@@ -196,17 +196,17 @@ def check_contrast_pair_differences(learner_fn: object) -> CheckResult:
     """Exercise 10a: each side centred on its own mean, then first minus second."""
     mistakes = {
         "uncentred": (lambda a, b: a - b, "not centred: subtract each side's own mean over the pairs first, "
-                                          "acts_true - acts_true.mean(0) and acts_false - acts_false.mean(0)"),
+                                          "acts_first - acts_first.mean(0) and acts_second - acts_second.mean(0)"),
         "flipped": (lambda a, b: (b - b.mean(0)) - (a - a.mean(0)),
-                    "the sign is flipped: row i is the first member (acts_true) minus the second (acts_false)"),
-        "one-side": (lambda a, b: (a - a.mean(0)) - b, "you centred only acts_true: centre acts_false on its own "
+                    "the sign is flipped: row i is the first member (acts_first) minus the second (acts_second)"),
+        "one-side": (lambda a, b: (a - a.mean(0)) - b, "you centred only acts_first: centre acts_second on its own "
                                                        "mean too"),
         "axis": (lambda a, b: (a - a.mean(1, keepdim=True)) - (b - b.mean(1, keepdim=True)),
                  "you centred each vector on the mean of its own d_model numbers: centre over the pairs, mean(0)"),
     }
     return check_function(learner_fn, contrast_pair_differences, cases.pair_cases(),
                           name="contrast_pair_differences", known_mistakes=mistakes, atol=1e-5, rtol=1e-4,
-                          hint="(acts_true - acts_true.mean(0)) - (acts_false - acts_false.mean(0))")
+                          hint="(acts_first - acts_first.mean(0)) - (acts_second - acts_second.mean(0))")
 
 
 def _canonical_sign(x: Any) -> Any:

@@ -101,15 +101,15 @@ def effect_per_unit_norm(model: HookedTransformer, tokens: Int[Tensor, "batch po
 
 
 # ============================================================================ exercise 10
-def contrast_pair_differences(acts_true: Float[Tensor, "example d_model"], acts_false: Float[Tensor, "example d_model"]
-                              ) -> Float[Tensor, "example d_model"]:
+def contrast_pair_differences(acts_first: Float[Tensor, "example d_model"],
+                              acts_second: Float[Tensor, "example d_model"]) -> Float[Tensor, "example d_model"]:
     """Exercise 10a: row ``i`` is pair ``i``'s first member minus its second, each side first centred on its own mean.
 
-    Centring each side (subtract ``acts_true.mean(0)`` from ``acts_true``, ``acts_false.mean(0)`` from
-    ``acts_false``) removes what every first member shares with every other first member (Burns et al. 2022
+    Centring each side (subtract ``acts_first.mean(0)`` from ``acts_first``, ``acts_second.mean(0)`` from
+    ``acts_second``) removes what every first member shares with every other first member (Burns et al. 2022
     normalise the two sides this way); the result has mean zero over the pairs.
     """
-    return (acts_true - acts_true.mean(0)) - (acts_false - acts_false.mean(0))
+    return (acts_first - acts_first.mean(0)) - (acts_second - acts_second.mean(0))
 
 
 def first_principal_direction(diffs: Float[Tensor, "example d_model"]) -> Float[Tensor, "d_model"]:

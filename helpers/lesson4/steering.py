@@ -3,7 +3,8 @@
 ``notebooks/04b_steering_and_unsupervised_probes.ipynb`` writes its steering hook and its first
 ``run_with_hooks`` call in its own cells. What it sweeps many times (several directions, many strengths) runs
 through :func:`steered_margins`, which resumes the forward pass from a cached residual stream instead of
-recomputing the blocks before the hook: the same numbers as the hook, a fraction of the time (a test says so).
+recomputing the blocks before the hook, without padding, and with the last block's MLP at the one position read:
+the same numbers as the hook, a fraction of the time (a test says so).
 
 - :func:`resid_at`: the residual stream at one hook, every position, for a prompt set (:class:`CachedResid`);
 - :func:`steered_margins`: ``logit(yes) - logit(no)`` at each prompt's last token, ``vector`` added at every
@@ -60,16 +61,28 @@ def steered_margins(model: HookedTransformer, cached: CachedResid, answer_ids: t
                     vector: Float[Tensor, "d_model"] | None = None) -> Float[Tensor, "batch"]:
     """``logit(yes) - logit(no)`` at each prompt's last token, with ``vector`` added at every position first.
 
-    The same as a hook on ``blocks.{layer}.hook_resid_pre`` returning ``resid + vector``, run with
-    ``model.run_with_hooks``: the forward pass resumes at block ``layer`` from the cached stream
-    (``start_at_layer``), so the blocks before it are not run again.
+    The same numbers as a hook on ``blocks.{layer}.hook_resid_pre`` returning ``resid + vector``, run with
+    ``model.run_with_hooks`` (a test says so), with three savings: the forward pass resumes at block ``layer``
+    from the cached stream, so the blocks before it are not run again; prompts of one length run together,
+    without padding; and the last block's MLP runs at the last token only, the one position that is read.
     """
+    if not 0 <= cached.layer < model.cfg.n_layers:
+        raise ValueError(f"a stream before block {cached.layer}: there is no block {cached.layer} to resume at")
     resid = cached.resid if vector is None else cached.resid + vector
-    final = model(resid, start_at_layer=cached.layer, stop_at_layer=model.cfg.n_layers, tokens=cached.tokens)
-    rows = torch.arange(len(cached.ends))
-    logits = model.unembed(model.ln_final(final[rows, cached.ends][:, None]))[:, 0]     # [batch, d_vocab]
     yes, no = answer_ids
-    return logits[:, yes] - logits[:, no]
+    margins = torch.empty(len(cached.ends))
+    for end in cached.ends.unique().tolist():
+        rows = torch.nonzero(cached.ends == end)[:, 0]            # the prompts whose last token is at ``end``
+        x = resid[rows, :end + 1]                                 # [batch, pos, d_model], no padding
+        for block in model.blocks[cached.layer:-1]:
+            x = block(x)
+        last = model.blocks[-1]                                   # the last block, written out:
+        normed = last.ln1(x)
+        x = (x + last.attn(normed, normed, normed))[:, -1:]       # attention reads every position; keep the last
+        x = x + last.mlp(last.ln2(x))                             # and run the MLP there only
+        logits = model.unembed(model.ln_final(x))[:, 0]           # [batch, d_vocab]
+        margins[rows] = logits[:, yes] - logits[:, no]
+    return margins
 
 
 def slope_per_unit_norm(alphas: Sequence[float | int], mean_changes: Sequence[float | int]) -> float:
