@@ -16,12 +16,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import socket
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -35,6 +39,7 @@ SCALE_SUFFIX = ".int8_scale"      # a tensor stored as int8 has its float16 scal
 BUNDLED = {
     "attn-only-2l": "2-layer attention-only transformer (lesson 1: induction heads)",
     "course-4l": "4-layer transformer with MLPs (lessons 2 to 4)",
+    "audit-4l": "course-4l fine-tuned to hide a behaviour (the capstone audit)",
 }
 ONLINE = {"gpt2-small": "GPT-2 small from the Hugging Face hub (needs internet the first time)"}
 DEFAULT_MODEL = "course-4l"
@@ -48,12 +53,27 @@ class OfflineError(RuntimeError):
 def cached_model(name: str = DEFAULT_MODEL) -> HookedTransformer:
     """One shared copy of a bundled model per process, for the checks and the reference answers.
 
-    Loading it leaves torch's global random state as it was (building a model re-seeds it), so a check
+    Loading it leaves the global random states as they were (:func:`random_states_kept`), so a check
     never changes the numbers a learner's notebook draws next. Callers must leave it as they found it:
     hooks added with ``model.hooks(...)`` or ``run_with_hooks``, never ``add_hook`` without a reset.
     """
-    with torch.random.fork_rng(devices=[]):
+    with random_states_kept():
         return load_model(name)
+
+
+@contextmanager
+def random_states_kept() -> Iterator[None]:
+    """Run the block with torch's, numpy's and Python's global random states restored afterwards.
+
+    Building a ``HookedTransformer`` re-seeds all three (TransformerLens's ``set_seed_everywhere``).
+    """
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
 
 
 @cache
@@ -61,12 +81,12 @@ def tiny_random_model() -> HookedTransformer:
     """A small random model shaped like GPT-2 (learned positions, MLPs, LayerNorm; 3 layers of 4 heads, 50 tokens).
 
     The checks run learners' code on it besides the course models, so that an answer that only fits the
-    bundled shapes fails. One shared copy per process, built with torch's global random state left alone.
+    bundled shapes fails. One shared copy per process, built with the global random states left alone.
     """
     cfg = HookedTransformerConfig(n_layers=3, d_model=32, n_ctx=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=50,
                                   act_fn="gelu", normalization_type="LN", positional_embedding_type="standard",
                                   seed=1, device="cpu")
-    with torch.random.fork_rng(devices=[]):
+    with random_states_kept():
         return HookedTransformer(cfg).eval()
 
 
@@ -90,15 +110,27 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu", fold_ln: bool = T
     if name not in BUNDLED:
         valid = ", ".join(repr(n) for n in [*BUNDLED, *ONLINE])
         raise ValueError(f"Unknown model {name!r}. Valid names: {valid}.")
-    folder = MODELS_DIR / name
-    config = json.loads((folder / "config.json").read_text())
-    weights = folder / "model.safetensors"
-    verify_checksum(weights, config["sha256"])
-    model = model_from_state(config["hooked_transformer_config"], load_file(weights), fold_ln=fold_ln,
+    config = json.loads((MODELS_DIR / name / "config.json").read_text())
+    weights = MODELS_DIR / name / "model.safetensors"
+    model = model_from_state(config["hooked_transformer_config"], bundled_state(name), fold_ln=fold_ln,
                              tag=name, source=str(weights))
     if device != "cpu":
         model = model.to(device)
     return model.eval()
+
+
+def bundled_state(name: str) -> dict[str, torch.Tensor]:
+    """The stored state dict of bundled model ``name`` (float16), each file checked against its SHA-256.
+
+    A model whose ``config.json`` names a ``base`` stores only the tensors it changed: the rest are
+    the base model's (``audit-4l`` is ``course-4l`` with a few tensors fine-tuned).
+    """
+    folder = MODELS_DIR / name
+    config = json.loads((folder / "config.json").read_text())
+    weights = folder / "model.safetensors"
+    verify_checksum(weights, config["sha256"])
+    state = bundled_state(config["base"]) if "base" in config else {}
+    return {**state, **load_file(weights)}
 
 
 def model_from_state(hooked_config: dict[str, Any], state: dict[str, torch.Tensor], fold_ln: bool = True,

@@ -1,11 +1,8 @@
 """The cases each check of workbook 4 runs the learner's function and the reference on (seeded, small)."""
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import torch
-from transformer_lens import HookedTransformer
 
 from helpers import corpus
 from helpers.checks import Case
@@ -13,26 +10,11 @@ from helpers.lesson4.data import gather_resid, task_data
 from helpers.lesson4.reference import fit_probe
 from helpers.models import cached_model
 
-__all__ = ["CHECK_MODEL", "check_model", "resid_cases", "probe_cases", "selectivity_cases", "projection_cases",
-           "hook_cases", "auroc_cases"]
+__all__ = ["CHECK_MODEL", "resid_cases", "probe_cases", "selectivity_cases", "projection_cases", "hook_cases",
+           "auroc_cases"]
 
 CHECK_MODEL = "course-4l"
 """The bundled model the checks run (``helpers.models.cached_model(CHECK_MODEL)``, one copy per process)."""
-
-
-def check_model(name: str = CHECK_MODEL) -> HookedTransformer:
-    """``cached_model(name)``, leaving numpy's and Python's global random streams as they were too.
-
-    Building a model re-seeds torch, numpy and ``random`` (TransformerLens's ``set_seed_everywhere``);
-    ``cached_model`` restores torch's stream only, so a check whose first load happened inside it would change
-    what the learner's ``np.random`` draws next.
-    """
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        return cached_model(name)
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
 
 
 def resid_cases() -> list[Case]:
@@ -40,7 +22,7 @@ def resid_cases() -> list[Case]:
     mixed = (corpus.truth_examples(2, "test", seed=5) + corpus.review_examples(2, "test", seed=5)
              + corpus.ioi_examples(2, "test", seed=5))
     same = corpus.truth_examples(3, "train", seed=6)
-    model = check_model()
+    model = cached_model(CHECK_MODEL)
     return [Case((model, mixed), label="6 prompts of different lengths (truth, reviews, IOI)"),
             Case((model, same), label="3 true/false statements")]
 
@@ -105,7 +87,7 @@ def projection_cases() -> list[Case]:
 
 def hook_cases() -> list[Case]:
     """Exercise 4b: reviews with a direction that visibly moves the answer, and one statement."""
-    model = check_model()
+    model = cached_model(CHECK_MODEL)
     data = task_data("sentiment", "test", 3, model.tokenizer, seed=11)
     acts = gather_resid(model, data.prompts, data.positions)
     g = torch.Generator().manual_seed(901)

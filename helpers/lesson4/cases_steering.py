@@ -13,8 +13,9 @@ from torch import Tensor
 
 from helpers import corpus
 from helpers.checks import Case
-from helpers.lesson4.cases import check_model
+from helpers.lesson4.cases import CHECK_MODEL
 from helpers.lesson4.data import answer_ids, gather_resid, task_data, token_id
+from helpers.models import cached_model
 
 __all__ = ["OTHER_MODEL", "direction_cases", "predict_cases", "steering_cases", "effect_cases", "pair_cases",
            "principal_cases", "sign_agnostic_cases", "ccs_cases", "same_length"]
@@ -37,7 +38,7 @@ def _classes(n_one: int, n_zero: int, d: int, shift: float, seed: int) -> tuple[
 @functools.cache
 def _truth_acts() -> tuple[Tensor, np.ndarray]:
     """12 true or false statements read after block 2 of the check model (one forward pass, once a process)."""
-    model = check_model()
+    model = cached_model(CHECK_MODEL)
     data = task_data("truth", "train", 12, model.tokenizer, seed=21)
     return gather_resid(model, data.prompts, data.positions)[3], data.labels
 
@@ -81,7 +82,7 @@ def same_length(model, examples: list, n: int) -> list:
 def steering_cases() -> list[Case]:
     """Exercise 8: three reviews steered before block 2 at every position, then at the last position and at
     position 3, and the other model. Each case builds the hooks of all its alphas before running any."""
-    model, other = check_model(), check_model(OTHER_MODEL)
+    model, other = cached_model(CHECK_MODEL), cached_model(OTHER_MODEL)
     g = torch.Generator().manual_seed(1200)
     reviews = model.to_tokens([e.prompt for e in corpus.review_examples(3, "test", seed=12)], padding_side="right")
     short = other.to_tokens(["The Eiffel Tower is in the city of Paris. This statement is"])
@@ -97,7 +98,7 @@ def steering_cases() -> list[Case]:
 def effect_cases() -> list[Case]:
     """Exercise 9: IOI prompts of one length (each with its own pair of names, so indexing across the batch
     shows), reviews, and the other model; directions of lengths other than 1, unevenly spaced alphas."""
-    model, other = check_model(), check_model(OTHER_MODEL)
+    model, other = cached_model(CHECK_MODEL), cached_model(OTHER_MODEL)
     g = torch.Generator().manual_seed(1300)
     ioi = same_length(model, corpus.ioi_examples(40, "test", seed=5), 6)
     ioi_tokens = model.to_tokens([e.prompt for e in ioi])
