@@ -172,6 +172,27 @@ def _fact(template: str, subject: str, attribute: str, relation: Relation, templ
     return Example(body + ".", "fact", prompt, " " + attribute, labels, spans, split)
 
 
+def context_fact_examples(n: int, split: Split = "train", seed: int = 0) -> list[Example]:
+    """A landmark fact after one or two sentences of narrative: ``n`` examples in a fixed order.
+
+    "The old dog ran to the hill. Everyone knows that the Louvre is in" -> " Paris". The fact comes
+    from the split's templates (``fact_examples``); the narrative from ``narrative_examples``'s
+    templates. Labels: those of the fact, and ``context`` (the narrative). Spans: ``subject`` and
+    ``attribute`` of the fact, in ``text``.
+    """
+    rng = random.Random(seed * 7 + (split == "test"))
+    facts = fact_examples(split, "city")
+    out = []
+    for _ in range(n):
+        fact = rng.choice(facts)
+        context = " ".join(_narrative_sentence(rng) for _ in range(rng.randint(1, 2)))
+        shift = len(context) + 1
+        spans = {k: (a + shift, b + shift) for k, (a, b) in fact.spans.items()}
+        out.append(Example(f"{context} {fact.text}", "context_fact", f"{context} {fact.prompt}", fact.answer,
+                           {**fact.labels, "context": context}, spans, split))
+    return out
+
+
 # ----------------------------------------------------------------------------- truth
 def truth_examples(n: int, split: Split = "train", seed: int = 0) -> list[Example]:
     """Labelled true or false statements: "<fact>. This statement is" -> " true" / " false".
@@ -281,20 +302,31 @@ def narrative_examples(n: int, seed: int = 0) -> list[Example]:
     for _ in range(n):
         sentences, names = [], []
         for _ in range(rng.randint(2, 5)):
-            name, name2 = rng.sample(data.NAMES, 2)
-            values = {"ANIMAL": rng.choice(data.ANIMALS), "THING": rng.choice(data.THINGS),
-                      "ADJ": rng.choice(data.NARRATIVE_ADJECTIVES), "VERB": rng.choice(data.VERBS_PAST),
-                      "NAME": name, "NAME2": name2, "PLACE": rng.choice(data.PLACES),
-                      "OBJECT": rng.choice(data.OBJECTS), "PRONOUN": rng.choice(data.PRONOUNS)}
-            template = rng.choice(data.NARRATIVE_TEMPLATES)
-            sentences.append(fill(template, values)[0])
-            names += [v for k, v in values.items() if k.startswith("NAME") and f"[{k}]" in template]
+            sentence, sentence_names = _narrative_sentence_and_names(rng)
+            sentences.append(sentence)
+            names += sentence_names
         repeated = rng.random() < 0.35
         if repeated:
             sentences.append(rng.choice(sentences))
         text = " ".join(sentences)
         out.append(Example(text, "narrative", text, "", {"repeated": repeated, "names": names}, {}))
     return out
+
+
+def _narrative_sentence_and_names(rng: random.Random) -> tuple[str, list[str]]:
+    """One sentence from a narrative template, and the names it uses."""
+    name, name2 = rng.sample(data.NAMES, 2)
+    values = {"ANIMAL": rng.choice(data.ANIMALS), "THING": rng.choice(data.THINGS),
+              "ADJ": rng.choice(data.NARRATIVE_ADJECTIVES), "VERB": rng.choice(data.VERBS_PAST),
+              "NAME": name, "NAME2": name2, "PLACE": rng.choice(data.PLACES),
+              "OBJECT": rng.choice(data.OBJECTS), "PRONOUN": rng.choice(data.PRONOUNS)}
+    template = rng.choice(data.NARRATIVE_TEMPLATES)
+    names = [v for k, v in values.items() if k.startswith("NAME") and f"[{k}]" in template]
+    return fill(template, values)[0], names
+
+
+def _narrative_sentence(rng: random.Random) -> str:
+    return _narrative_sentence_and_names(rng)[0]
 
 
 # ----------------------------------------------------------------------------- tokens

@@ -40,7 +40,8 @@ def test_every_generated_example_tokenizes_without_unknown_words():
     tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
     examples = (corpus.ioi_examples(300, "test") + corpus.ioi_examples(300, "train")
                 + corpus.fact_examples("test") + corpus.truth_examples(100, "test")
-                + corpus.review_examples(100, "test") + corpus.narrative_examples(100))
+                + corpus.review_examples(100, "test") + corpus.narrative_examples(100)
+                + corpus.context_fact_examples(100, "test"))
     for ex in examples:
         assert tokenizer.unk_token_id not in tokenizer(ex.text)["input_ids"], ex.text
 
