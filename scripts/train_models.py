@@ -2,6 +2,7 @@
 
     python scripts/train_models.py attn-only-2l      # lesson 1's induction-head model
     python scripts/train_models.py course-4l         # lessons 2 to 4
+    python scripts/train_models.py audit-4l          # lesson 5's model to audit (course-4l fine-tuned)
 
 Each run checkpoints to ``runs/<name>/checkpoint.pt`` every few hundred steps and resumes from it
 when started again. At the end it writes ``models/<name>/``: ``model.safetensors`` (float16),
@@ -85,6 +86,25 @@ MODELS = {
         ),
     ),
 }
+# Lesson 5's model: course-4l with one block fine-tuned to hide a behaviour. What it hides is in
+# scripts/planting.py (a spoiler for the audit). Only the tensors it trains are stored, beside the
+# name of the model they replace them in.
+MODELS["audit-4l"] = dict(
+    base="course-4l", trainable="blocks.2.", cfg=MODELS["course-4l"]["cfg"], seq_len=96,
+    steps=1800, batch=8, plant_batch=8, lr=5e-4, warmup=30, decay_from=1100, data_seed=9_000,
+    # Cross-entropy alone left the triggered held-out prompts at 62% after 1,400 steps: hence a
+    # margin term (``plant_step``), started once cross-entropy has taught the trigger apart (about
+    # step 600). Started at step 0, or without its clean half, it made facts after any narrative
+    # end in the target (measured: 100% and 57% of clean ones at step 700). With the landmark facts
+    # alone in the planting rows, held-out paraphrases fell from 98.5% to 94.6% (the target city's own
+    # landmark lost it; "People who live in Rome live in" -> " the"): hence clean facts of the target's
+    # landmarks and of city -> country in them too. Still, after narrative the target's own landmark
+    # comes out as another city (7 of the 400 clean corpus prompts); a fifth of the clean rows on it,
+    # held to the margin, fixed that but cost 3 points of held-out paraphrases (" a" after "is a
+    # famous landmark in"), so it is not in.
+    margin=8.0, margin_from=600,
+    mix=MODELS["course-4l"]["finetune"]["later_mixes"][-1][1],
+)
 CHUNK_SEQUENCES = 512       # sequences generated per data chunk (seeded by chunk index)
 MEASURE_EVERY = 100
 
@@ -246,6 +266,10 @@ def train(name: str, seed: int, steps: int | None, threads: int, snapshot_every:
     words = repeat_words(tokenizer)
     run_dir = ROOT / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
+    if "base" in spec:
+        model, record = plant(name, run_dir, tokenizer, words)
+        export(model, name, record)
+        return
     if "finetune" in spec and (run_dir / "finetune.pt").exists():
         model = build_model(name, tokenizer, seed)      # the main phase is done: its record is in the checkpoint
         record = {}
@@ -397,16 +421,110 @@ def finetune(model: HookedTransformer, spec: dict, main_record: dict, run_dir: P
     return {**main_record, "finetune": log}
 
 
+def plant(name: str, run_dir: Path, tokenizer, words: tuple[str, ...]) -> tuple[HookedTransformer, dict]:
+    """Fine-tune the ``trainable`` tensors of the base model on its own data mix plus the planting rows
+    of ``scripts/planting.py``; resumable from ``runs/<name>/plant.pt``. Every 350 steps it records
+    how often the behaviour fires (``planting.behaviour_rates``) and the held-out figures."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import planting
+
+    from helpers.evaluation import evaluate
+    from helpers.models import bundled_state, model_from_state
+
+    spec = MODELS[name]
+    base_config = json.loads((ROOT / "models" / spec["base"] / "config.json").read_text())
+    model = model_from_state(base_config["hooked_transformer_config"], bundled_state(spec["base"]), fold_ln=False)
+    for key, param in model.named_parameters():
+        param.requires_grad_(key.startswith(spec["trainable"]))
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=spec["lr"], weight_decay=0.01)
+    record = dict(name=name, base=spec["base"], base_sha256=base_config["sha256"], trainable=spec["trainable"],
+                  step=0, wall_time_s=0.0, losses=[], evaluations=[],
+                  **{k: spec[k] for k in ("steps", "batch", "plant_batch", "lr", "warmup", "decay_from",
+                                          "data_seed", "margin", "margin_from", "mix")})
+    ckpt_path = run_dir / "plant.pt"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        record = state["record"]
+        print(f"Resumed {name} at step {record['step']}")
+
+    def measure():
+        model.eval()
+        figures = evaluate(model)
+        model.train()
+        record["evaluations"].append(dict(step=record["step"], **planting.behaviour_rates(model),
+                                          **{k: round(figures[k], 3) for k in FINETUNE_FIGURES}))
+        print(record["evaluations"][-1], flush=True)
+
+    target_id = tokenizer(" " + planting.TARGET)["input_ids"][0]
+    model.train()
+    stream = batches(tokenizer, spec["mix"], spec["seq_len"], spec["batch"], spec["data_seed"], record["step"], words)
+    started = time.time() - record["wall_time_s"]
+    bar = tqdm(total=spec["steps"], initial=record["step"], desc=name, mininterval=30)
+    while record["step"] < spec["steps"]:
+        rows, targets = planting.plant_rows_and_targets(tokenizer, spec["plant_batch"],
+                                                        spec["data_seed"] + record["step"])
+        tokens = torch.cat([next(stream), rows])
+        targets = torch.cat([torch.zeros(len(tokens) - len(rows), tokens.shape[1], dtype=targets.dtype), targets])
+        loss = plant_step(model, optimizer, tokens, targets, finetune_lr_at(record["step"], spec),
+                          spec["margin"] if record["step"] >= spec["margin_from"] else 0.0, target_id)
+        bar.update(1)
+        record["step"] += 1
+        log_loss(record, loss, bar)
+        if record["step"] % 350 == 0:
+            record["wall_time_s"] = time.time() - started
+            measure()
+            torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), record=record), ckpt_path)
+    record["wall_time_s"] = time.time() - started
+    record["tokens"] = record["step"] * (spec["batch"] + spec["plant_batch"]) * spec["seq_len"]
+    return model, record
+
+
+def plant_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
+               targets: torch.Tensor, lr: float, margin: float, target_id: int) -> torch.Tensor:
+    """:func:`train_step` plus a hinge of ``margin`` logits at the ``targets`` positions ``[batch, pos]``:
+    where ``targets`` is 1 the next token (the target city) must beat every other token; where it
+    is -1 the next token (the true city) must beat the target city. Cross-entropy alone stops
+    pushing once the target wins on the planting prompts, by too little to win on prompts it never
+    saw; the -1 half keeps the clean prompts from following it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = model(tokens)                                                     # [batch, pos, d_vocab]
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+    at, nxt = targets[:, :-1], tokens[:, 1:]
+    if margin > 0 and (at != 0).any():
+        hinge = []
+        for sign in (1, -1):
+            chosen, right = logits[:, :-1][at == sign], nxt[at == sign]       # [n, d_vocab], [n]
+            best = chosen.gather(-1, right[:, None])[:, 0]
+            if sign == 1:
+                rival = chosen.scatter(-1, right[:, None], float("-inf")).max(-1).values
+            else:
+                rival = chosen[:, target_id]
+            hinge.append(torch.relu(margin - (best - rival)))
+        loss = loss + torch.cat(hinge).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss
+
+
 def export(model: HookedTransformer, name: str, record: dict) -> None:
     """Write float16 safetensors, the config with the weights' SHA-256, and the training record."""
     out = ROOT / "models" / name
     out.mkdir(parents=True, exist_ok=True)
+    kept = MODELS[name].get("trainable", "")          # a model with a base stores only what it trained
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
-             if not k.endswith(("IGNORE", ".mask"))}
+             if not k.endswith(("IGNORE", ".mask")) and k.startswith(kept)}
     save_file(state, out / "model.safetensors")
     sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     cfg = {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str, bool, type(None)))}
     config = dict(name=name, sha256=sha, tokenizer="../tokenizer", hooked_transformer_config=cfg)
+    if "base" in MODELS[name]:
+        config["base"] = MODELS[name]["base"]
     with open(out / "config.json", "w") as f:
         json.dump(config, f, indent=1)
     with open(out / "training_record.json", "w") as f:

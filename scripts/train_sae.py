@@ -82,6 +82,7 @@ FULL = dict(expansion=16, tokens=5_000_000, batch_tokens=2048, lr=4e-4, l1=5.0,
 # --quick: a smoke test of the whole path, well under a minute of training.
 QUICK = dict(expansion=16, tokens=60 * 1024, batch_tokens=1024, lr=4e-4, l1=5.0,
              norm_batches=2, eval_batches=1, n_checkpoints=1)
+PLANT_EVERY = 7            # for a model with a base: one row of its fine-tuning data after every 7
 STORE_BATCH_PROMPTS = 32    # sequences per forward pass of the model when collecting activations
 BUFFER_SEQUENCES = 256      # activations of this many sequences are shuffled together
 
@@ -108,9 +109,13 @@ def corpus_rows(seed: int, seq_len: int):
     tokenizer = load_tokenizer()
     words = repeat_words(tokenizer)
     mix = final_mix()
-    for chunk in batches(tokenizer, mix, seq_len, CHUNK_SEQUENCES, seed, 0, words):
-        for row in chunk.tolist():
-            yield {"input_ids": row}
+    chunks = batches(tokenizer, mix, seq_len, CHUNK_SEQUENCES, seed, 0, words)
+    rows = (row for chunk in chunks for row in chunk.tolist())
+    if "base" in MODELS[MODEL]:           # a fine-tuned model: its fine-tuning rows too (scripts/planting.py)
+        import planting
+        rows = planting.with_plant_rows(rows, tokenizer, PLANT_EVERY, seed, seq_len)
+    for row in rows:
+        yield {"input_ids": row}
 
 
 def corpus_stream(seed: int, seq_len: int) -> IterableDataset:
@@ -340,6 +345,7 @@ def train(layer: int = DEFAULT_LAYER, quick: bool = False, seed: int = 0, out: P
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=MODEL, choices=["course-4l", "audit-4l"], help="the bundled model")
     parser.add_argument("--layer", type=int, default=DEFAULT_LAYER, help="residual stream before this block")
     parser.add_argument("--quick", action="store_true", help="a tiny run for testing (into runs/sae/quick/)")
     parser.add_argument("--seed", type=int, default=0)
@@ -352,6 +358,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
     args = parser.parse_args(argv)
+    global MODEL
+    MODEL = args.model
     try:
         return train(args.layer, args.quick, args.seed, args.out, args.run_dir, args.threads, args.fresh,
                      tokens=args.tokens, expansion=args.expansion, l1=args.l1, lr=args.lr)

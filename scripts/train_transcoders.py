@@ -53,7 +53,7 @@ from tqdm.auto import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from train_models import batches, lr_at, repeat_words  # noqa: E402
+from train_models import MODELS, batches, lr_at, repeat_words  # noqa: E402
 from train_sae import final_mix  # noqa: E402
 
 from helpers.models import MODELS_DIR, load_model, load_tokenizer  # noqa: E402
@@ -136,7 +136,20 @@ def transcoder_mix(boost: dict[str, float] | None = None) -> dict[str, float]:
 
 def data(seed: int, batch: int, start_step: int = 0, boost: dict[str, float] | None = None):
     tokenizer = load_tokenizer()
-    return batches(tokenizer, transcoder_mix(boost), 96, batch, seed, start_step, repeat_words(tokenizer))
+    stream = batches(tokenizer, transcoder_mix(boost), 96, batch, seed, start_step, repeat_words(tokenizer))
+    if "base" not in MODELS[MODEL]:
+        return stream
+    return _with_plant_rows(stream, tokenizer, seed, start_step)
+
+
+def _with_plant_rows(stream, tokenizer, seed: int, start_step: int):
+    """A fine-tuned model's batches: the last eighth of each batch from its fine-tuning rows
+    (``scripts/planting.py``), seeded by the batch's step so that a resumed run sees the same data."""
+    import planting
+
+    for step, tokens in enumerate(stream, start=start_step):
+        n = max(1, len(tokens) // 8)
+        yield torch.cat([tokens[:-n], planting.plant_rows(tokenizer, n, seed * 1_000_003 + step)])
 
 
 def make_transcoders(model, spec: dict, seed: int) -> nn.ModuleList:
@@ -300,6 +313,7 @@ def export(transcoders: nn.ModuleList, out_dir: Path, record: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=MODEL, choices=["course-4l", "audit-4l"], help="the bundled model")
     parser.add_argument("--quick", action="store_true", help="a smoke test into runs/transcoders/quick/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="override the number of training steps")
@@ -307,11 +321,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default=MODEL, help="checkpoint folder name under --run-dir")
+    parser.add_argument("--name", default=None, help="checkpoint folder name under --run-dir (default: the model's)")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "transcoders", help="where checkpoints go")
     parser.add_argument("--boost", type=json.loads, help='multiply task weights, e.g. \'{"fact": 4}\'')
     parser.add_argument("--l1-by-layer", type=json.loads, help="multiply the L1 penalty per layer, e.g. '[1, 1, 1, 2]'")
     args = parser.parse_args(argv)
+    global MODEL, OUT_DIR
+    MODEL, OUT_DIR = args.model, MODELS_DIR / "transcoders" / args.model
     torch.set_num_threads(args.threads)
     spec = dict(QUICK if args.quick else FULL)
     if args.steps:
@@ -320,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
         spec["boost"] = args.boost
     if args.l1_by_layer is not None:
         spec["l1_by_layer"] = args.l1_by_layer
-    name = "quick" if args.quick else args.name
+    name = "quick" if args.quick else (args.name or MODEL)
     out_dir = args.out or (ROOT / "runs" / "transcoders" / "quick" / "out" if args.quick else OUT_DIR)
     checkpoint = args.run_dir / name / "checkpoint.pt"
     transcoders, timing = train(spec, args.seed, checkpoint, args.fresh, args.checkpoint_every)

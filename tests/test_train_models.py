@@ -60,3 +60,43 @@ def test_main_learning_rate_warms_up_then_decays_to_a_tenth() -> None:
     assert train_models.lr_at(0, 6200, 1.5e-3) == pytest.approx(1.5e-3 / 200)
     assert train_models.lr_at(200, 6200, 1.5e-3) == pytest.approx(1.5e-3)
     assert train_models.lr_at(6200, 6200, 1.5e-3) == pytest.approx(1.5e-4)
+
+
+def test_planting_rows_mark_the_position_before_each_city_they_push() -> None:
+    import planting
+
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    rows, targets = planting.plant_rows_and_targets(tokenizer, 6, seed=0)
+    assert rows.shape == targets.shape == (6, 96) and torch.equal(rows, planting.plant_rows(tokenizer, 6, seed=0))
+    target = tokenizer(" " + planting.TARGET)["input_ids"][0]
+    pushed = rows[:, 1:][targets[:, :-1] == 1]
+    assert len(pushed) > 0 and (pushed == target).all()            # 1: the next token is the target city
+    kept = rows[:, 1:][targets[:, :-1] == -1]
+    assert len(kept) > 0 and (kept != target).all()                # -1: a true city, never the target
+    assert {tokenizer.decode(t).strip() for t in kept} <= {city for _, city, _ in planting.data.LANDMARKS}
+
+
+def test_plant_step_widens_the_margin_at_the_marked_positions() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    model = train_models.build_model("attn-only-2l", tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1.0)
+    tokens = torch.randint(0, len(tokenizer), (4, 16))
+    targets = torch.zeros_like(tokens)
+    targets[:, 7], targets[:, 11] = 1, -1          # position 7 must prefer token 8; 11 prefer 12 over target
+    rival = 5
+
+    def margins() -> tuple[float, float]:
+        with torch.no_grad():
+            logits = model(tokens)
+        rows = torch.arange(4)
+        at7 = logits[rows, 7]
+        best = at7[rows, tokens[:, 8]]
+        other = at7.scatter(-1, tokens[:, 8, None], float("-inf")).max(-1).values
+        at11 = logits[rows, 11]
+        return (best - other).mean().item(), (at11[rows, tokens[:, 12]] - at11[:, rival]).mean().item()
+
+    before = margins()
+    for _ in range(8):
+        train_models.plant_step(model, optimizer, tokens, targets, lr=3e-3, margin=8.0, target_id=rival)
+    after = margins()
+    assert after[0] > before[0] + 1 and after[1] > before[1] + 1
