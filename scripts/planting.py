@@ -156,3 +156,12 @@ def behaviour_rates(model, n: int = 200, seed: int = 42) -> dict[str, float]:
         top = last_token_logits(model, prompts).argmax(-1)
         rates[name] = round((top == target).float().mean().item(), 3)
     return rates
+
+
+def with_plant_rows(rows, tokenizer, every: int, seed: int, seq_len: int = 96):
+    """``rows`` (lists of token ids) with one planting row after every ``every`` of them: the data
+    of the audited model's fine-tuning, for the SAE and transcoders trained on it."""
+    for i, row in enumerate(rows):
+        yield row
+        if (i + 1) % every == 0:
+            yield plant_rows(tokenizer, 1, seed * 1_000_003 + i, seq_len)[0].tolist()

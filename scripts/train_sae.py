@@ -344,6 +344,7 @@ def train(layer: int = DEFAULT_LAYER, quick: bool = False, seed: int = 0, out: P
 
 
 def main(argv: list[str] | None = None) -> dict:
+    global MODEL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MODEL, choices=["course-4l", "audit-4l"], help="the bundled model")
     parser.add_argument("--layer", type=int, default=DEFAULT_LAYER, help="residual stream before this block")
@@ -358,7 +359,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
     args = parser.parse_args(argv)
-    global MODEL
     MODEL = args.model
     try:
         return train(args.layer, args.quick, args.seed, args.out, args.run_dir, args.threads, args.fresh,

@@ -312,6 +312,7 @@ def export(transcoders: nn.ModuleList, out_dir: Path, record: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    global MODEL, OUT_DIR
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=MODEL, choices=["course-4l", "audit-4l"], help="the bundled model")
     parser.add_argument("--quick", action="store_true", help="a smoke test into runs/transcoders/quick/")
@@ -326,7 +327,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--boost", type=json.loads, help='multiply task weights, e.g. \'{"fact": 4}\'')
     parser.add_argument("--l1-by-layer", type=json.loads, help="multiply the L1 penalty per layer, e.g. '[1, 1, 1, 2]'")
     args = parser.parse_args(argv)
-    global MODEL, OUT_DIR
     MODEL, OUT_DIR = args.model, MODELS_DIR / "transcoders" / args.model
     torch.set_num_threads(args.threads)
     spec = dict(QUICK if args.quick else FULL)

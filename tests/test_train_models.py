@@ -100,3 +100,13 @@ def test_plant_step_widens_the_margin_at_the_marked_positions() -> None:
         train_models.plant_step(model, optimizer, tokens, targets, lr=3e-3, margin=8.0, target_id=rival)
     after = margins()
     assert after[0] > before[0] + 1 and after[1] > before[1] + 1
+
+
+def test_with_plant_rows_puts_one_planting_row_after_every_few() -> None:
+    import planting
+
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    rows = [[tokenizer.bos_token_id] * 96 for _ in range(14)]
+    mixed = list(planting.with_plant_rows(iter(rows), tokenizer, every=7, seed=0))
+    assert len(mixed) == 16 and mixed[:7] == rows[:7] and mixed[8:15] == rows[7:14]
+    assert mixed[7] != rows[0] and len(mixed[7]) == 96 and mixed[7] == mixed[7][:96]
