@@ -29,6 +29,19 @@ def test_the_linter_passes_on_the_whole_repository() -> None:
     assert result.returncode == 0, f"ruff check . found problems:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
 
 
+def test_every_python_file_compiles() -> None:
+    """What the linter does not check: errors Python raises only when it compiles a module (a name read
+    before its ``global`` declaration, for one). A script no test imports would hide one until run."""
+    failed = []
+    folders = ("helpers", "scripts", "tooling", "tests")
+    for path in sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py")):
+        try:
+            compile(path.read_text(), str(path), "exec")
+        except SyntaxError as error:
+            failed.append(f"{path.relative_to(ROOT)}:{error.lineno}: {error.msg}")
+    assert not failed, "\n".join(failed)
+
+
 @pytest.mark.slow
 def test_the_type_checker_passes_on_the_learners_library() -> None:
     result = _run_tool("mypy", "--cache-dir", str(ROOT / "build" / "mypy-cache"))
