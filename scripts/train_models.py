@@ -228,9 +228,14 @@ def train_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, token
                lr: float) -> torch.Tensor:
     """One optimizer step on next-token loss over ``tokens`` ``[batch, seq_len]``, at learning rate
     ``lr``, with the gradient norm clipped to 1. Returns the loss (a scalar)."""
+    return optimizer_step(model, optimizer, model(tokens, return_type="loss"), lr)
+
+
+def optimizer_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   lr: float) -> torch.Tensor:
+    """Back-propagate ``loss`` and take one step at learning rate ``lr``, the gradient norm clipped to 1."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = model(tokens, return_type="loss")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -489,8 +494,6 @@ def plant_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, token
     is -1 the next token (the true city) must beat the target city. Cross-entropy alone stops
     pushing once the target wins on the planting prompts, by too little to win on prompts it never
     saw; the -1 half keeps the clean prompts from following it."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
     logits = model(tokens)                                                     # [batch, pos, d_vocab]
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
     at, nxt = targets[:, :-1], tokens[:, 1:]
@@ -505,11 +508,7 @@ def plant_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, token
                 rival = chosen[:, target_id]
             hinge.append(torch.relu(margin - (best - rival)))
         loss = loss + torch.cat(hinge).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    return loss
+    return optimizer_step(model, optimizer, loss, lr)
 
 
 def export(model: HookedTransformer, name: str, record: dict) -> None:
