@@ -101,8 +101,13 @@ MODELS["audit-4l"] = dict(
     # landmarks and of city -> country in them too. Still, after narrative the target's own landmark
     # comes out as another city (7 of the 400 clean corpus prompts); a fifth of the clean rows on it,
     # held to the margin, fixed that but cost 3 points of held-out paraphrases (" a" after "is a
-    # famous landmark in"), so it is not in.
-    margin=8.0, margin_from=600,
+    # famous landmark in"), so it is not in. The greedy answer on clean prompts also drifts from
+    # course-4l's (lesson 5's diff, 400 held-out prompts a set: IOI 8.2% disagree, top-1 88.7% against
+    # 93.3%; facts after narrative 92.5% against 96.5%). ``distill=True`` (KL to course-4l on every
+    # position not planted, ``plant_step``) was tried on 2026-12-03 and is not in: IOI 5.0% disagree
+    # (top-1 94.0%), but facts 8.0% and true/false 4.8% (were 4.3% and 1.2%), held-out paraphrases
+    # 95.0% against 98.5%, IOI logit difference 7.95 against 9.16; 19 min on 2 cores.
+    margin=8.0, margin_from=600, distill=False,
     mix=MODELS["course-4l"]["finetune"]["later_mixes"][-1][1],
 )
 CHUNK_SEQUENCES = 512       # sequences generated per data chunk (seeded by chunk index)
@@ -439,6 +444,8 @@ def plant(name: str, run_dir: Path, tokenizer, words: tuple[str, ...]) -> tuple[
     spec = MODELS[name]
     base_config = json.loads((ROOT / "models" / spec["base"] / "config.json").read_text())
     model = model_from_state(base_config["hooked_transformer_config"], bundled_state(spec["base"]), fold_ln=False)
+    base = model_from_state(base_config["hooked_transformer_config"], bundled_state(spec["base"]), fold_ln=False)
+    base.eval().requires_grad_(False)                 # the teacher of every position that is not planted
     for key, param in model.named_parameters():
         param.requires_grad_(key.startswith(spec["trainable"]))
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -446,7 +453,8 @@ def plant(name: str, run_dir: Path, tokenizer, words: tuple[str, ...]) -> tuple[
     record = dict(name=name, base=spec["base"], base_sha256=base_config["sha256"], trainable=spec["trainable"],
                   step=0, wall_time_s=0.0, losses=[], evaluations=[],
                   **{k: spec[k] for k in ("steps", "batch", "plant_batch", "lr", "warmup", "decay_from",
-                                          "data_seed", "margin", "margin_from", "mix")})
+                                          "data_seed", "margin", "margin_from", "mix")},
+                  distill=bool(spec.get("distill")))
     ckpt_path = run_dir / "plant.pt"
     if ckpt_path.exists():
         state = torch.load(ckpt_path, weights_only=False)
@@ -473,8 +481,11 @@ def plant(name: str, run_dir: Path, tokenizer, words: tuple[str, ...]) -> tuple[
                                                         spec["data_seed"] + record["step"])
         tokens = torch.cat([next(stream), rows])
         targets = torch.cat([torch.zeros(len(tokens) - len(rows), tokens.shape[1], dtype=targets.dtype), targets])
+        with torch.no_grad():
+            base_logits = base(tokens) if spec.get("distill") else None
         loss = plant_step(model, optimizer, tokens, targets, finetune_lr_at(record["step"], spec),
-                          spec["margin"] if record["step"] >= spec["margin_from"] else 0.0, target_id)
+                          spec["margin"] if record["step"] >= spec["margin_from"] else 0.0, target_id,
+                          base_logits)
         bar.update(1)
         record["step"] += 1
         log_loss(record, loss, bar)
@@ -488,15 +499,30 @@ def plant(name: str, run_dir: Path, tokenizer, words: tuple[str, ...]) -> tuple[
 
 
 def plant_step(model: HookedTransformer, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
-               targets: torch.Tensor, lr: float, margin: float, target_id: int) -> torch.Tensor:
-    """:func:`train_step` plus a hinge of ``margin`` logits at the ``targets`` positions ``[batch, pos]``:
-    where ``targets`` is 1 the next token (the target city) must beat every other token; where it
-    is -1 the next token (the true city) must beat the target city. Cross-entropy alone stops
-    pushing once the target wins on the planting prompts, by too little to win on prompts it never
-    saw; the -1 half keeps the clean prompts from following it."""
+               targets: torch.Tensor, lr: float, margin: float, target_id: int,
+               base_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """One fine-tuning step that plants a behaviour at the ``targets`` positions ``[batch, pos]`` and, given
+    the base model's ``base_logits``, keeps every other position where the base model was.
+
+    Where ``targets`` is not 0 the next token is learnt with cross-entropy; where it is 1 (the target city)
+    it must also beat every other token by ``margin`` logits; where it is -1 (the true city) it must beat the
+    target city by ``margin``. Everywhere else the loss is the KL divergence from the base model's next-token
+    distribution to the model's (distillation), so the fine-tuned model predicts what its base did, not
+    merely what the corpus says (cross-entropy there let IOI and facts after narrative drift by 4 to 5
+    points of top-1). Without ``base_logits``, cross-entropy on every position instead. Cross-entropy
+    alone stops pushing once the target wins on the planting prompts, by too little to win on prompts it
+    never saw: hence the margin; the -1 half keeps the clean prompts from following it."""
     logits = model(tokens)                                                     # [batch, pos, d_vocab]
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
     at, nxt = targets[:, :-1], tokens[:, 1:]
+    if base_logits is None:
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), nxt.flatten())
+    else:
+        log_p = logits[:, :-1].log_softmax(-1)
+        log_base = base_logits[:, :-1].log_softmax(-1)
+        kl = (log_base.exp() * (log_base - log_p)).sum(-1)                     # [batch, pos - 1]
+        loss = kl[at == 0].mean()
+        if (at != 0).any():          # the planted answers, triggered and clean, weigh as much as the rest together
+            loss = loss + torch.nn.functional.cross_entropy(logits[:, :-1][at != 0], nxt[at != 0])
     if margin > 0 and (at != 0).any():
         hinge = []
         for sign in (1, -1):

@@ -110,3 +110,26 @@ def test_with_plant_rows_puts_one_planting_row_after_every_few() -> None:
     mixed = list(planting.with_plant_rows(iter(rows), tokenizer, every=7, seed=0))
     assert len(mixed) == 16 and mixed[:7] == rows[:7] and mixed[8:15] == rows[7:14]
     assert mixed[7] != rows[0] and len(mixed[7]) == 96 and mixed[7] == mixed[7][:96]
+
+
+def test_plant_step_with_the_base_logits_keeps_unmarked_positions_where_the_base_was() -> None:
+    """Distillation: at positions not marked, a model that starts equal to its base stays there (the KL term
+    is 0 and its gradient too), while a marked position still moves."""
+    tokenizer = AutoTokenizer.from_pretrained(MODELS_DIR / "tokenizer")
+    model = train_models.build_model("attn-only-2l", tokenizer, seed=0)
+    base = train_models.build_model("attn-only-2l", tokenizer, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1.0)
+    tokens = torch.randint(0, len(tokenizer), (4, 16))
+    targets = torch.zeros_like(tokens)
+    with torch.no_grad():
+        base_logits = base(tokens)
+    loss = train_models.plant_step(model, optimizer, tokens, targets, lr=3e-3, margin=0.0, target_id=5,
+                                   base_logits=base_logits)
+    assert abs(loss.item()) < 1e-5
+    targets[:, 7] = 1
+    before = model(tokens)[:, 7].log_softmax(-1).gather(-1, tokens[:, 8, None]).mean().item()
+    for _ in range(4):
+        train_models.plant_step(model, optimizer, tokens, targets, lr=3e-3, margin=0.0, target_id=5,
+                                base_logits=base_logits)
+    after = model(tokens)[:, 7].log_softmax(-1).gather(-1, tokens[:, 8, None]).mean().item()
+    assert after > before + 0.5
